@@ -1,0 +1,56 @@
+# Efficient Learning, Reproduced. The two commands: `make book` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of PyTorch, installed before anything that depends on torch.
+TORCH ?= torch==2.13.0
+MATHJAX := _assets/mathjax/tex-mml-chtml.js
+
+.PHONY: help venv book test reproduce bench scoreboard student clean
+
+help:
+	@echo "make book       build the HTML book (offline-ready) into _build/html"
+	@echo "make test       the whole test suite (library, notebooks, book, browser)"
+	@echo "make reproduce  re-execute every notebook in place at its book profile"
+	@echo "make bench      benchmarks: ratios against baselines measured in the same run"
+	@echo "make student    student copies of the notebooks (solutions removed) in student/"
+	@echo "make clean      remove build outputs and runs (keeps .venv)"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(MATHJAX): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	rm -rf _assets/mathjax
+	mkdir -p _assets
+	cp -r node_modules/mathjax/es5 _assets/mathjax
+	touch $@
+
+book: venv $(MATHJAX)
+	$(BIN)/jupyter-book build --all --warningiserror --nitpick --keep-going .
+	@echo "The book is built. Open: $(CURDIR)/_build/html/index.html"
+
+test: venv $(MATHJAX)
+	$(BIN)/python -m pytest
+
+reproduce: venv
+	$(BIN)/reprobook reproduce
+
+bench: venv
+	$(BIN)/python tests/benchmarks/run.py
+
+scoreboard: venv
+	$(BIN)/reprobook scoreboard
+
+student: venv
+	$(BIN)/reprobook student --output student
+
+clean:
+	rm -rf _build _runs student .hypothesis

@@ -1,0 +1,286 @@
+"""The claims ledger: what each paper claims, what this book measures, the verdict.
+
+``chapters/<slug>/claims.yml`` lists a chapter's claims (DESIGN section 5). A
+notebook records one measured value per claim and prints the ledger as its last
+cell; the cell fails when a verdict observed at the claim's profile differs from
+the verdict recorded in the file, so a changed result cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+VERDICTS = ("reproduced", "reproduced-in-direction", "not-reproduced")
+COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+_TEST_SCHEMA = {
+    "type": "object",
+    "required": ["compare", "threshold"],
+    "additionalProperties": False,
+    "properties": {
+        "compare": {"enum": list(COMPARISONS)},
+        "threshold": {"type": "number"},
+    },
+}
+
+CLAIMS_SCHEMA = {
+    "type": "object",
+    "required": ["chapter", "paper", "claims"],
+    "additionalProperties": False,
+    "properties": {
+        "chapter": {"type": "string", "pattern": "^[a-z0-9_]+$"},
+        "paper": {
+            "type": "object",
+            "required": ["title", "authors", "arxiv", "year"],
+            "additionalProperties": False,
+            "properties": {
+                "title": {"type": "string"},
+                "authors": {"type": "string"},
+                "arxiv": {"type": "string", "pattern": r"^\d{4}\.\d{4,5}$"},
+                "year": {"type": "integer"},
+                "venue": {"type": "string"},
+            },
+        },
+        "claims": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": [
+                    "id", "notebook", "statement", "paper_value", "paper_source",
+                    "metric", "profile", "test", "verdict", "reason",
+                ],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
+                    "notebook": {"type": "string", "pattern": r"^\d\d_[a-z0-9_]+$"},
+                    "statement": {"type": "string", "minLength": 10},
+                    "paper_value": {"type": ["number", "null"]},
+                    "paper_source": {"type": "string", "minLength": 10},
+                    "metric": {"type": "string", "minLength": 10},
+                    "profile": {"enum": ["smoke", "book", "paper"]},
+                    "test": _TEST_SCHEMA,
+                    "direction": _TEST_SCHEMA,
+                    "format": {"type": "string", "pattern": r"^\.\d+[efg]$"},
+                    "verdict": {"enum": list(VERDICTS)},
+                    "reason": {"type": "string", "minLength": 10},
+                },
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Test:
+    """A comparison ``measured <compare> threshold``."""
+
+    compare: str
+    threshold: float
+
+    def passes(self, value: float) -> bool:
+        return not math.isnan(value) and COMPARISONS[self.compare](value, self.threshold)
+
+    def describe(self, fmt: str) -> str:
+        return f"measured {self.compare} {format(self.threshold, fmt)}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of a paper, with the test this book applies to it."""
+
+    id: str
+    notebook: str
+    statement: str
+    paper_value: float | None
+    paper_source: str
+    metric: str
+    profile: str
+    test: Test
+    direction: Test | None
+    format: str
+    verdict: str
+    reason: str
+
+    def judge(self, value: float) -> str:
+        """The verdict a measured value earns (DESIGN section 5)."""
+        if self.test.passes(value):
+            return "reproduced"
+        if self.direction is not None and self.direction.passes(value):
+            return "reproduced-in-direction"
+        return "not-reproduced"
+
+    def paper_text(self) -> str:
+        if self.paper_value is None:
+            return "not available"
+        return format(self.paper_value, self.format)
+
+
+@dataclass(frozen=True)
+class ChapterClaims:
+    """The contents of one ``claims.yml``."""
+
+    chapter: str
+    paper: dict[str, Any]
+    claims: tuple[Claim, ...]
+
+    def for_notebook(self, notebook: str) -> list[Claim]:
+        return [c for c in self.claims if c.notebook == notebook]
+
+
+class ClaimsFileError(ValueError):
+    """A claims.yml that does not follow the schema."""
+
+
+def load_claims(path: str | Path) -> ChapterClaims:
+    """Read and validate a chapter's ``claims.yml``."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"claims file {path} does not exist")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft7Validator(CLAIMS_SCHEMA).iter_errors(data), key=str)
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        raise ClaimsFileError(f"{path}: at {where}: {errors[0].message}")
+    claims = tuple(_claim_from_dict(item) for item in data["claims"])
+    ids = [c.id for c in claims]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise ClaimsFileError(f"{path}: claim ids must be unique, repeated: {duplicated}")
+    if data["chapter"] != path.parent.name:
+        raise ClaimsFileError(
+            f"{path}: chapter is {data['chapter']!r} but the folder is {path.parent.name!r}"
+        )
+    return ChapterClaims(chapter=data["chapter"], paper=data["paper"], claims=claims)
+
+
+def _claim_from_dict(item: dict[str, Any]) -> Claim:
+    direction = item.get("direction")
+    return Claim(
+        id=item["id"],
+        notebook=item["notebook"],
+        statement=item["statement"].strip(),
+        paper_value=item["paper_value"],
+        paper_source=item["paper_source"].strip(),
+        metric=item["metric"].strip(),
+        profile=item["profile"],
+        test=Test(**item["test"]),
+        direction=Test(**direction) if direction else None,
+        format=item.get("format", ".4f"),
+        verdict=item["verdict"],
+        reason=item["reason"].strip(),
+    )
+
+
+class ClaimVerdictMismatch(AssertionError):
+    """A verdict observed at a claim's profile differs from the recorded one."""
+
+
+class ClaimsLedger:
+    """Collects the measured value of each claim of one notebook and prints the ledger.
+
+    Usage in a notebook::
+
+        ledger = ClaimsLedger.for_notebook("01_method_and_rates", profile=profile)
+        ledger.record("inner-rate", slope)
+        ...
+        ledger.report()   # the last cell, tagged nbval-check-output
+    """
+
+    def __init__(self, claims: ChapterClaims, notebook: str, profile: str):
+        self.chapter = claims.chapter
+        self.claims = {c.id: c for c in claims.for_notebook(notebook)}
+        if not self.claims:
+            raise ValueError(f"chapter {claims.chapter!r} has no claims for notebook {notebook!r}")
+        self.notebook = notebook
+        self.profile = profile
+        self.measured: dict[str, float] = {}
+
+    @classmethod
+    def for_notebook(cls, notebook: str, profile: str, claims_file: str | Path = "claims.yml"):
+        """The ledger of ``notebook``, reading ``claims.yml`` from the chapter folder."""
+        return cls(load_claims(claims_file), notebook, profile)
+
+    def record(self, claim_id: str, value: float) -> None:
+        """Record the value this run measured for a claim."""
+        if claim_id not in self.claims:
+            raise KeyError(
+                f"claim {claim_id!r} is not a claim of notebook {self.notebook!r}; "
+                f"expected one of {sorted(self.claims)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise TypeError(f"value of claim {claim_id!r} must be a number, got {value!r}") from None
+        self.measured[claim_id] = float(value)
+
+    def report(self) -> None:
+        """Print every claim of the notebook and fail on a changed verdict.
+
+        A verdict is enforced only when this run used the claim's profile
+        (``book``): a smoke or custom run prints its verdicts without judging them.
+        """
+        missing = [cid for cid in self.claims if cid not in self.measured]
+        if missing:
+            raise ValueError(f"no value was recorded for claims {missing} of {self.notebook!r}")
+        mismatches = []
+        for claim in self.claims.values():
+            observed = claim.judge(self.measured[claim.id])
+            enforced = self.profile == claim.profile
+            print(format_ledger_entry(self.chapter, claim, self.measured[claim.id], observed, enforced))
+            if enforced and observed != claim.verdict:
+                mismatches.append(f"{claim.id}: observed {observed}, recorded {claim.verdict}")
+        if mismatches:
+            raise ClaimVerdictMismatch(
+                "verdicts differ from claims.yml (rerun at the book profile, then update "
+                "claims.yml with an honest reason if the result really changed): "
+                + "; ".join(mismatches)
+            )
+
+
+def format_ledger_entry(chapter: str, claim: Claim, value: float, observed: str, enforced: bool) -> str:
+    """The fixed-format text of one ledger entry (parsed back by :func:`parse_ledger`)."""
+    if enforced:
+        status = "matches claims.yml" if observed == claim.verdict else f"DIFFERS from claims.yml ({claim.verdict})"
+    else:
+        status = f"not judged at this profile (recorded at {claim.profile}: {claim.verdict})"
+    lines = [
+        f"claim {chapter}/{claim.id}",
+        f"  statement : {claim.statement}",
+        f"  paper     : {claim.paper_text()} ({claim.paper_source})",
+        f"  metric    : {claim.metric}",
+        f"  measured  : {format(value, claim.format)}",
+        f"  test      : {claim.test.describe(claim.format)}"
+        + (f"; in direction if {claim.direction.describe(claim.format)}" if claim.direction else ""),
+        f"  verdict   : {observed}, {status}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_ENTRY = re.compile(r"^claim (?P<chapter>[a-z0-9_]+)/(?P<id>[a-z0-9-]+)$")
+_MEASURED = re.compile(r"^  measured  : (?P<value>\S+)$")
+
+
+def parse_ledger(text: str) -> dict[str, str]:
+    """Map claim id to its measured value, read back from a printed ledger."""
+    values: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        entry = _ENTRY.match(line)
+        if entry:
+            current = entry["id"]
+            continue
+        measured = _MEASURED.match(line)
+        if measured and current is not None:
+            values[current] = measured["value"]
+            current = None
+    return values

@@ -1,0 +1,146 @@
+"""The ``reprobook`` command: list, run, reproduce, scoreboard, student.
+
+Examples::
+
+    reprobook list
+    reprobook run fbipg --profile smoke
+    reprobook run fbipg 01 --profile book -p iterations 5000 -p gammas "[1.5, 2.5]"
+    reprobook reproduce fbipg
+    reprobook scoreboard
+    reprobook student --output student
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+from papermill.exceptions import PapermillExecutionError
+
+from reprobook.atomic import atomic_write_text
+from reprobook.book.chapters import find_book_root, get_chapter, list_chapters
+from reprobook.book.notebooks import default_parameters, execute, reproduce, student_copy
+from reprobook.book.profiles import CUSTOM_PROFILE, PROFILE_NAMES, ParameterError, load_profiles
+from reprobook.book.scoreboard import SCOREBOARD_PAGE, render_scoreboard
+
+
+def command_list(args: argparse.Namespace) -> int:
+    for chapter in list_chapters(args.root):
+        print(f"{chapter.slug}")
+        profiles = load_profiles(chapter.profiles_file)
+        for notebook in chapter.notebooks():
+            print(f"  {notebook}")
+            defaults = default_parameters(chapter.source(notebook))
+            spec = profiles[notebook]
+            for name, parameter in spec.parameters.items():
+                smoke = spec.profiles["smoke"].get(name, defaults.get(name))
+                print(f"    {name} = {defaults.get(name)!r}  (smoke: {smoke!r}; {parameter.allowed()}): {parameter.help}")
+    return 0
+
+
+def run_parameters(spec, profile: str, overrides: list[list[str]]) -> dict:
+    """The parameters papermill injects: the profile's values, then the ``-p`` overrides."""
+    parameters = spec.profile_values(profile)
+    for name, text in overrides:
+        parameters[name] = spec.parse(name, text)
+    if overrides:
+        parameters["profile"] = CUSTOM_PROFILE
+    return parameters
+
+
+def command_run(args: argparse.Namespace) -> int:
+    chapter = get_chapter(args.chapter, args.root)
+    notebooks = [chapter.resolve_notebook(args.notebook)] if args.notebook else chapter.notebooks()
+    profiles = load_profiles(chapter.profiles_file)
+    planned = [(name, run_parameters(profiles[name], args.profile, args.parameter)) for name in notebooks]
+    output_folder = (args.output or args.root / "_runs" / chapter.slug).resolve()
+    for name, parameters in planned:
+        label = args.profile if parameters["profile"] != CUSTOM_PROFILE else f"{args.profile}-custom"
+        output = output_folder / f"{name}-{label}.ipynb"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shown = ", ".join(f"{k}={v!r}" for k, v in parameters.items())
+        print(f"running {chapter.slug}/{name} with {shown}")
+        try:
+            execute(chapter.source(name), output, cwd=chapter.folder, parameters=parameters, progress=not args.quiet)
+        except PapermillExecutionError as error:
+            print(f"FAILED in cell {error.exec_count}: {error.ename}: {error.evalue}", file=sys.stderr)
+            print(f"the partial notebook is kept at {output}", file=sys.stderr)
+            return 1
+        print(f"wrote {output}")
+    return 0
+
+
+def command_reproduce(args: argparse.Namespace) -> int:
+    chapters = [get_chapter(args.chapter, args.root)] if args.chapter else list_chapters(args.root)
+    for chapter in chapters:
+        for name in chapter.notebooks():
+            print(f"re-executing {chapter.slug}/{name} at its book profile")
+            reproduce(chapter.source(name), progress=not args.quiet)
+    return command_scoreboard(args)
+
+
+def command_scoreboard(args: argparse.Namespace) -> int:
+    path = atomic_write_text(args.root / SCOREBOARD_PAGE, render_scoreboard(args.root))
+    print(f"wrote {path}")
+    return 0
+
+
+def command_student(args: argparse.Namespace) -> int:
+    output_folder = (args.output or args.root / "student").resolve()
+    for chapter in list_chapters(args.root):
+        for name in chapter.notebooks():
+            copy = student_copy(nbformat.read(chapter.notebook(name), as_version=4))
+            path = output_folder / chapter.slug / f"{name}.ipynb"
+            atomic_write_text(path, nbformat.writes(copy) + "\n")
+            print(f"wrote {path}")
+    print("student copies need the chapter's profiles.yml and claims.yml beside them: "
+          "copy them, or open the notebooks from the chapter folders")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reprobook", description="Efficient Learning, Reproduced: run and check the book.")
+    parser.add_argument("--root", type=Path, default=None, help="the book's folder (default: found from the current folder)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    listing = commands.add_parser("list", help="chapters, notebooks, profiles and parameters with their defaults")
+    listing.set_defaults(handler=command_list)
+
+    run = commands.add_parser("run", help="run a chapter (or one notebook) with papermill into _runs/")
+    run.add_argument("chapter", help="chapter slug, e.g. fbipg")
+    run.add_argument("notebook", nargs="?", help="one notebook: its name, number (01) or prefix")
+    run.add_argument("--profile", choices=PROFILE_NAMES, default="book", help="named parameter set (default: book)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="override one parameter (YAML value: 3, 0.5, \"[1, 2]\"); repeatable")
+    run.add_argument("--output", type=Path, help="folder for executed notebooks (default: _runs/<chapter>)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=command_run)
+
+    again = commands.add_parser("reproduce", help="re-execute committed notebooks in place at the book profile")
+    again.add_argument("chapter", nargs="?", help="chapter slug (default: every chapter)")
+    again.add_argument("--quiet", action="store_true", help="no progress bar")
+    again.set_defaults(handler=command_reproduce)
+
+    board = commands.add_parser("scoreboard", help=f"write {SCOREBOARD_PAGE}")
+    board.set_defaults(handler=command_scoreboard)
+
+    student = commands.add_parser("student", help="student copies of the notebooks, solutions removed")
+    student.add_argument("--output", type=Path, help="folder for the copies (default: student/)")
+    student.set_defaults(handler=command_student)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.root = find_book_root(args.root)
+        return args.handler(args)
+    except (ParameterError, ValueError, FileNotFoundError) as error:
+        print(f"reprobook: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

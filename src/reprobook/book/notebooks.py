@@ -1,0 +1,111 @@
+"""Jupytext pairs and executed notebooks: pairing, execution, cleaning, student copies.
+
+The ``.py`` (py:percent) file of a pair is the reviewed source; the ``.ipynb``
+holds the same cells with the outputs the book renders and nbval checks.
+"""
+
+from __future__ import annotations
+
+import ast
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jupytext
+import nbformat
+import papermill
+
+from reprobook.atomic import atomic_write_text
+
+KERNEL = "python3"
+SOLUTION_TAG = "solution"
+INJECTED_TAG = "injected-parameters"
+
+
+def cell_signature(notebook: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(type, source, tags) of each cell, the part of a notebook both sides of a pair share."""
+    return [
+        (cell.cell_type, cell.source.strip(), tuple(cell.metadata.get("tags", [])))
+        for cell in notebook.cells
+        if INJECTED_TAG not in cell.metadata.get("tags", [])
+    ]
+
+
+def pair_differences(source: Path) -> list[str]:
+    """Describe how the ``.ipynb`` beside ``source`` (a ``.py``) differs from it; empty when in sync."""
+    executed = source.with_suffix(".ipynb")
+    if not executed.is_file():
+        return [f"{executed} is missing"]
+    left = cell_signature(jupytext.read(source))
+    right = cell_signature(nbformat.read(executed, as_version=4))
+    if len(left) != len(right):
+        return [f"{source.name} has {len(left)} cells, {executed.name} has {len(right)}"]
+    return [
+        f"cell {index}: {a[0]} {a[2]} in {source.name} vs {b[0]} {b[2]} in {executed.name}:\n"
+        f"  {a[1][:120]!r}\n  {b[1][:120]!r}"
+        for index, (a, b) in enumerate(zip(left, right))
+        if a != b
+    ]
+
+
+def execute(source: Path, output: Path, cwd: Path, parameters: dict[str, Any] | None = None,
+            progress: bool = True) -> nbformat.NotebookNode:
+    """Execute the py:percent ``source`` with papermill into ``output``.
+
+    Papermill writes ``output`` after every cell, so a failed run leaves its
+    partial notebook there, error included.
+    """
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    with tempfile.TemporaryDirectory() as folder:
+        unexecuted = Path(folder) / source.with_suffix(".ipynb").name
+        nbformat.write(notebook, unexecuted)
+        return papermill.execute_notebook(
+            str(unexecuted), str(output), parameters=parameters or {}, cwd=str(cwd),
+            kernel_name=KERNEL, progress_bar=progress, log_output=False,
+        )
+
+
+def clean(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop papermill's metadata and timings so the committed pair stays clean."""
+    notebook.metadata.pop("papermill", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    return notebook
+
+
+def reproduce(source: Path, progress: bool = True) -> Path:
+    """Re-execute a pair in place at its ``book`` profile (the parameters cell's values).
+
+    The ``.ipynb`` is replaced atomically only after the whole notebook ran.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / source.with_suffix(".ipynb").name
+        executed = clean(execute(source, output, cwd=source.parent, progress=progress))
+    return atomic_write_text(source.with_suffix(".ipynb"), nbformat.writes(executed) + "\n")
+
+
+def student_copy(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook without its solution cells and without any outputs."""
+    copy = nbformat.from_dict(notebook)
+    copy.cells = [c for c in copy.cells if SOLUTION_TAG not in c.metadata.get("tags", [])]
+    for cell in copy.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return copy
+
+
+def default_parameters(source: Path) -> dict[str, Any]:
+    """The values assigned in the cell tagged ``parameters`` of a py:percent source."""
+    cells = [c for c in jupytext.read(source).cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"{source} must have exactly one cell tagged 'parameters', found {len(cells)}")
+    values = {}
+    for statement in ast.parse(cells[0].source).body:
+        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)):
+            raise ValueError(f"the parameters cell of {source} may only hold 'name = literal' lines")
+        values[statement.targets[0].id] = ast.literal_eval(statement.value)
+    return values

@@ -1,0 +1,111 @@
+"""Sphinx directives the book's pages use, so that tables are generated, never copied.
+
+- ``{claims-table}`` in ``chapters/<slug>/index.md``: the chapter's claims, the
+  paper's value, this book's value, the test and the verdict with its reason.
+- ``{rerun-box}``: the exact commands to rerun the chapter, with its notebooks'
+  parameters, their defaults and the smoke values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.util.docutils import SphinxDirective
+
+from reprobook.book.chapters import Chapter
+from reprobook.book.notebooks import default_parameters
+from reprobook.book.profiles import load_profiles
+from reprobook.book.scoreboard import chapter_rows
+
+
+def _chapter_of(directive: SphinxDirective) -> Chapter:
+    folder = Path(directive.env.doc2path(directive.env.docname)).parent
+    directive.env.note_dependency(str(folder / "claims.yml"))
+    directive.env.note_dependency(str(folder / "profiles.yml"))
+    return Chapter(slug=folder.name, folder=folder)
+
+
+def _parse(directive: SphinxDirective, lines: list[str]) -> list[nodes.Node]:
+    container = nodes.container(classes=[f"reprobook-{directive.name}"])
+    directive.state.nested_parse(StringList(lines, source="reprobook"), directive.content_offset, container)
+    return [container]
+
+
+def _text(value: str) -> str:
+    return " ".join(str(value).split())
+
+
+class ClaimsTable(SphinxDirective):
+    """The chapter's claims: a table of verdicts, then how each claim is measured."""
+
+    def run(self) -> list[nodes.Node]:
+        rows = chapter_rows(_chapter_of(self))
+        lines = [
+            "```{list-table}",
+            ":header-rows: 1",
+            ":widths: 46 14 18 22",
+            ":class: claims-table",
+            "",
+            "* - claim (in the paper's terms)", "  - paper", "  - this book", "  - verdict",
+        ]
+        for row in rows:
+            claim = row.claim
+            lines += [
+                f"* - **{claim.id}**: {_text(claim.statement)}",
+                f"  - {row.paper}",
+                f"  - `{row.measured}` (test: `{claim.test.describe(claim.format)}`)",
+                f"  - **{claim.verdict}**",
+            ]
+        lines += ["```", "", "How each claim is measured, and why its verdict is what it is:", ""]
+        for row in rows:
+            claim = row.claim
+            lines += [
+                f"**{claim.id}**",
+                f": *Paper:* {_text(claim.paper_source)}. *Measured:* {_text(claim.metric)} (notebook "
+                f"`{claim.notebook}`, profile `{claim.profile}`). *Verdict:* {_text(claim.reason)}",
+                "",
+            ]
+        return _parse(self, lines)
+
+
+class RerunBox(SphinxDirective):
+    """An admonition with the commands that rerun the chapter."""
+
+    def run(self) -> list[nodes.Node]:
+        chapter = _chapter_of(self)
+        profiles = load_profiles(chapter.profiles_file)
+        first = chapter.notebooks()[0]
+        lines = [
+            "````{admonition} Rerun this chapter",
+            ":class: tip",
+            "",
+            "From the book's folder, after `make venv` and `source .venv/bin/activate`:",
+            "",
+            "```bash",
+            f"reprobook run {chapter.slug} --profile smoke        # seconds: proves it runs",
+            f"reprobook run {chapter.slug} --profile book         # the committed results",
+            f"reprobook run {chapter.slug} {first[:2]} -p seed 1         # one notebook, another seed",
+            f"papermill chapters/{chapter.slug}/{first}.ipynb _runs/{first}.ipynb \\",
+            f"    --cwd chapters/{chapter.slug} -p profile custom -p seed 1",
+            "```",
+            "",
+            "Runs go to `_runs/`, never into the committed notebooks. The parameters of each notebook,",
+            "with their defaults (the `book` profile) and, in parentheses, their `smoke` values:",
+            "",
+        ]
+        for notebook in chapter.notebooks():
+            defaults = default_parameters(chapter.source(notebook))
+            spec = profiles[notebook]
+            lines.append(f"- `{notebook}`: " + "; ".join(
+                f"`{name} = {defaults.get(name)!r}` (`{spec.profiles['smoke'].get(name, defaults.get(name))!r}`)"
+                for name in spec.parameters
+            ))
+        return _parse(self, lines + ["````"])
+
+
+def setup(app):
+    app.add_directive("claims-table", ClaimsTable)
+    app.add_directive("rerun-box", RerunBox)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -1,0 +1,61 @@
+"""Optimization methods: bi-level first-order methods and their proximal operators."""
+
+from reprobook.optim.bilevel import (
+    BilevelTrace,
+    bigsam,
+    bipg,
+    bisg,
+    fbipg,
+    fista_fixed_regularization,
+    fista_momentum,
+    fit_rate,
+    regularization_weight,
+)
+from reprobook.optim.bilevel_problems import (
+    BilevelProblem,
+    basis_pursuit,
+    breast_cancer_logistic_l1,
+    classification_accuracy,
+    identity_prox,
+    is_linearly_separable,
+    nemirovski_instance,
+    nemirovski_matrix,
+    sparse_linear_inverse,
+    zero_function,
+    zero_gradient,
+)
+from reprobook.optim.prox import (
+    project_box,
+    prox_box_plus_squared,
+    prox_l1,
+    prox_squared_distance,
+    soft_threshold,
+)
+
+__all__ = [
+    "BilevelProblem",
+    "BilevelTrace",
+    "basis_pursuit",
+    "bigsam",
+    "bipg",
+    "bisg",
+    "breast_cancer_logistic_l1",
+    "classification_accuracy",
+    "fbipg",
+    "fista_fixed_regularization",
+    "fista_momentum",
+    "fit_rate",
+    "identity_prox",
+    "is_linearly_separable",
+    "nemirovski_instance",
+    "nemirovski_matrix",
+    "project_box",
+    "prox_box_plus_squared",
+    "prox_l1",
+    "prox_squared_distance",
+    "regularization_weight",
+    "soft_threshold",
+    "sparse_linear_inverse",
+    "zero_function",
+    "zero_gradient",
+]

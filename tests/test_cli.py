@@ -1,0 +1,81 @@
+"""The CLI's other commands, the scoreboard, student copies, atomic writes, environment files."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import NOTEBOOKS, ROOT
+from reprobook.atomic import atomic_write_text
+from reprobook.book.cli import main
+from reprobook.book.scoreboard import SCOREBOARD_PAGE, render_scoreboard
+
+
+def test_list_shows_chapters_notebooks_and_parameters(capsys):
+    assert main(["--root", str(ROOT), "list"]) == 0
+    printed = capsys.readouterr().out
+    for chapter, name in NOTEBOOKS:
+        assert chapter.slug in printed and name in printed
+    assert "iterations = 2000  (smoke: 200; an integer >= 20 and <= 1000000)" in printed
+
+
+def test_committed_scoreboard_is_current():
+    assert (ROOT / SCOREBOARD_PAGE).read_text() == render_scoreboard(ROOT), "run `reprobook scoreboard`"
+
+
+def test_scoreboard_counts_and_values():
+    page = render_scoreboard(ROOT)
+    rows = [line for line in page.splitlines() if line.startswith("| [")]
+    total = int(re.search(r"\*\*(\d+) claims:\*\*", page).group(1))
+    assert len(rows) == total
+    assert not any("not run" in row for row in rows), "every claim has a value from its notebook"
+
+
+def test_student_copies_drop_solutions_and_outputs(tmp_path, capsys):
+    assert main(["--root", str(ROOT), "student", "--output", str(tmp_path)]) == 0
+    for chapter, name in NOTEBOOKS:
+        original = nbformat.read(chapter.notebook(name), as_version=4)
+        copy = nbformat.read(tmp_path / chapter.slug / f"{name}.ipynb", as_version=4)
+        solutions = [c for c in original.cells if "solution" in c.metadata.get("tags", [])]
+        assert len(copy.cells) == len(original.cells) - len(solutions)
+        assert not any("solution" in c.metadata.get("tags", []) for c in copy.cells)
+        assert not any(c.outputs for c in copy.cells if c.cell_type == "code")
+        assert "solution-start" not in nbformat.writes(copy)
+
+
+def test_chapters_with_exercises_have_solutions():
+    exercises = sum(nbformat.writes(nbformat.read(c.notebook(n), as_version=4)).count("{exercise}")
+                    for c, n in NOTEBOOKS)
+    solutions = sum(nbformat.writes(nbformat.read(c.notebook(n), as_version=4)).count("{solution-start}")
+                    for c, n in NOTEBOOKS)
+    assert exercises >= 2 and exercises == solutions
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "result.txt"
+    atomic_write_text(target, "old")
+
+    class Broken(str):
+        def encode(self, *args):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write_text(target, Broken("new"))
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.txt"], "no temporary file left behind"
+
+
+def test_environment_yml_is_a_thin_wrapper_of_pyproject():
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pip = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
+    conda = [d for d in environment["dependencies"] if isinstance(d, str)]
+    assert sorted(conda) == ["pip", "python=3.11"], "conda installs only Python and pip"
+    assert pip[-1] == "-e .[dev]" and "dev" in project["optional-dependencies"]
+    torch_pin = re.search(r"^TORCH \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    assert pip[0] == torch_pin, "environment.yml and the Makefile install the same torch"
+    assert project["requires-python"] == ">=3.11"

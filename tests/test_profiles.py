@@ -1,0 +1,110 @@
+"""Profiles and parameter validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import CHAPTERS, NOTEBOOKS, notebook_id
+from reprobook.book.notebooks import default_parameters
+from reprobook.book.profiles import ParameterError, load_profiles
+
+PROFILES = """\
+chapter: demo
+notebooks:
+  01_demo:
+    parameters:
+      iterations: {type: int, min: 10, max: 1000, help: number of iterations}
+      rate: {type: float, min: 0.0, help: a learning rate}
+      method: {type: str, choices: [adam, sgd], help: the optimizer}
+      sizes: {type: "list[int]", min: 1, help: the model sizes}
+      verbose: {type: bool, help: print more}
+    profiles:
+      smoke: {iterations: 10}
+      book: {}
+      paper: {iterations: 1000, sizes: [64, 128]}
+"""
+
+
+@pytest.fixture
+def spec(tmp_path):
+    path = tmp_path / "profiles.yml"
+    path.write_text(PROFILES)
+    return load_profiles(path)["01_demo"]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)
+def test_every_chapter_profiles_file_is_valid(chapter):
+    profiles = load_profiles(chapter.profiles_file)
+    assert sorted(profiles) == chapter.notebooks()
+
+
+@pytest.mark.parametrize("item", NOTEBOOKS, ids=notebook_id)
+def test_parameters_cell_matches_the_declared_parameters(item):
+    chapter, name = item
+    spec = load_profiles(chapter.profiles_file)[name]
+    defaults = default_parameters(chapter.source(name))
+    assert sorted(defaults) == sorted(spec.parameters), "parameters cell and profiles.yml disagree"
+    assert defaults["profile"] == "book", "the parameters cell holds the book profile"
+    assert spec.validate(defaults) == defaults
+    assert spec.profiles["book"] == {}, "the book profile is the parameters cell itself"
+
+
+def test_valid_values_pass(spec):
+    values = {"iterations": 10, "rate": 1, "method": "sgd", "sizes": [1, 2], "verbose": False, "seed": 0}
+    assert spec.validate(values) == values
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("iterations", 5, "'iterations' of demo/01_demo must be an integer >= 10 and <= 1000, got 5"),
+    ("iterations", 10.0, "must be an integer"),
+    ("iterations", True, "must be an integer"),
+    ("rate", -0.1, "'rate' .* >= 0.0"),
+    ("rate", float("nan"), "'rate'"),
+    ("method", "lbfgs", r"one of \['adam', 'sgd'\]"),
+    ("sizes", [], "non-empty list"),
+    ("sizes", [4, 0], "'sizes'"),
+    ("sizes", 4, "'sizes'"),
+    ("verbose", "yes", "true or false"),
+    ("profile", "weekly", "'profile'"),
+    ("seed", -1, "'seed'"),
+])
+def test_bad_values_name_the_parameter(spec, name, value, expected):
+    with pytest.raises(ParameterError, match=expected):
+        spec.validate({name: value})
+
+
+def test_unknown_parameter_is_rejected(spec):
+    with pytest.raises(ParameterError, match="unknown parameter 'iteratons'.*expected one of"):
+        spec.validate({"iteratons": 10})
+
+
+def test_profiles_apply_and_are_checked(spec, tmp_path):
+    assert spec.profile_values("paper") == {"iterations": 1000, "sizes": [64, 128], "profile": "paper"}
+    with pytest.raises(ParameterError, match="unknown profile 'nightly'"):
+        spec.profile_values("nightly")
+    broken = tmp_path / "broken.yml"
+    broken.write_text(PROFILES.replace("smoke: {iterations: 10}", "smoke: {iterations: 1}"))
+    with pytest.raises(ParameterError, match="profile 'smoke'.*'iterations'"):
+        load_profiles(broken)
+    broken.write_text(PROFILES.replace("type: float", "type: double"))
+    with pytest.raises(ParameterError, match="rate/type"):
+        load_profiles(broken)
+
+
+@pytest.mark.parametrize("name, text, value", [
+    ("iterations", "20", 20),
+    ("rate", "1", 1.0),
+    ("rate", "1e-3", 0.001),
+    ("method", "adam", "adam"),
+    ("sizes", "[1, 2, 3]", [1, 2, 3]),
+    ("verbose", "true", True),
+])
+def test_command_line_values_are_parsed(spec, name, text, value):
+    assert spec.parse(name, text) == value
+
+
+def test_command_line_errors(spec):
+    with pytest.raises(ParameterError, match="'iterations'.*got 'many'"):
+        spec.parse("iterations", "many")
+    with pytest.raises(ParameterError, match="unknown parameter 'speed'"):
+        spec.parse("speed", "1")
