@@ -79,3 +79,13 @@ def test_environment_yml_is_a_thin_wrapper_of_pyproject():
     torch_pin = re.search(r"^TORCH \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
     assert pip[0] == torch_pin, "environment.yml and the Makefile install the same torch"
     assert project["requires-python"] == ">=3.11"
+
+
+def test_benchmarks_run_and_print_ratios():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "benchmarks" / "run.py"), "--quick"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"FBi-PG/Bi-PG +\d+\.\d\dx", result.stdout)

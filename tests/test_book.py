@@ -1,0 +1,109 @@
+"""The rendered book: a warning-free build, then a real headless browser with the network off."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import NOTEBOOKS, ROOT
+from reprobook.book.claims import load_claims
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+NEEDS_BROWSER = ("the browser check needs Debian's chromium and chromium-driver "
+                 "(apt-get install chromium chromium-driver); .ci/run installs them")
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory) -> Path:
+    if not (ROOT / "_assets" / "mathjax" / "tex-mml-chtml.js").is_file():
+        pytest.fail("MathJax is not vendored: run `make book` or `make test`, which copy it from npm")
+    output = tmp_path_factory.mktemp("book")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", "--all", "--warningiserror", "--nitpick",
+         "--keep-going", "--path-output", str(output), str(ROOT)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, "the book build failed or warned:\n" + result.stdout[-4000:] + result.stderr[-4000:]
+    return output / "_build" / "html"
+
+
+def test_pages_refer_to_nothing_online(html):
+    loaded = re.compile(r"<(script|link|img)\b[^>]*\b(src|href)=\"(https?:)?//", re.I)
+    offenders = [str(page.relative_to(html)) for page in html.rglob("*.html") if loaded.search(page.read_text())]
+    assert not offenders, f"pages load resources from the network: {offenders}"
+    assert (html / "_static" / "mathjax" / "tex-mml-chtml.js").is_file() or \
+        (html / "_static" / "tex-mml-chtml.js").is_file() or \
+        any(html.rglob("tex-mml-chtml.js")), "MathJax is not shipped with the book"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.fail(NEEDS_BROWSER)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=1280,1600",
+                 # the network is off: every request that is not a local file goes nowhere
+                 "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def open_page(browser, page: Path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(page.as_uri())
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+        and d.execute_script("return document.querySelectorAll('mjx-container').length") > 0
+    )
+
+
+@pytest.mark.parametrize("slug", sorted({chapter.slug for chapter, _ in NOTEBOOKS}))
+def test_chapter_page_renders_math_and_claims(html, browser, slug):
+    open_page(browser, html / "chapters" / slug / "index.html")
+    script = browser.execute_script
+    assert script("return document.querySelectorAll('mjx-container').length") > 0, "math is not typeset"
+    assert "MathJax" in script("return Object.keys(window).join(' ')")
+    table = script("const t = document.querySelector('table.claims-table'); return t ? t.innerText : ''")
+    for claim in load_claims(ROOT / "chapters" / slug / "claims.yml").claims:
+        assert claim.id in table and claim.verdict in table, f"claim {claim.id} missing from the rendered table"
+    assert "Rerun this chapter" in script("return document.body.innerText")
+
+
+@pytest.mark.parametrize("chapter, name", NOTEBOOKS, ids=lambda v: getattr(v, "slug", v))
+def test_notebook_pages_show_figures_math_and_ledger(html, browser, chapter, name):
+    open_page(browser, html / "chapters" / chapter.slug / f"{name}.html")
+    script = browser.execute_script
+    figures = script("return Array.from(document.images).filter(i => i.complete && i.naturalWidth > 100).length")
+    assert figures >= 1, "no figure was drawn"
+    assert "verdict   :" in script("return document.body.innerText"), "the claims ledger is not shown"
+    assert script("return document.querySelectorAll('mjx-container').length") > 0
+
+
+def test_exercise_solutions_are_collapsed(html, browser):
+    pages = [html / "chapters" / c.slug / f"{n}.html" for c, n in NOTEBOOKS]
+    with_solutions = [p for p in pages if 'class="solution dropdown' in p.read_text()]
+    assert with_solutions, "no chapter has exercises"
+    open_page(browser, with_solutions[0])
+    hidden = browser.execute_script("""
+        return Array.from(document.querySelectorAll('.solution.dropdown')).map(box =>
+            Array.from(box.children)
+                .filter(c => !c.classList.contains('admonition-title') && c.tagName !== 'BUTTON')
+                .every(c => c.offsetHeight === 0));""")
+    assert len(hidden) >= 2 and all(hidden), f"solutions must start collapsed: {hidden}"
