@@ -67,11 +67,12 @@ def execute(source: Path, output: Path, cwd: Path, parameters: dict[str, Any] | 
 
 
 def clean(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop papermill's metadata and timings so the committed pair stays clean."""
+    """Drop papermill's metadata and timings, and number the cell ids, so reruns diff cleanly."""
     notebook.metadata.pop("papermill", None)
-    for cell in notebook.cells:
+    for index, cell in enumerate(notebook.cells):
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        cell.id = f"cell-{index:03d}"
     return notebook
 
 
