@@ -135,3 +135,10 @@ def test_parse_ledger_ignores_other_output():
           measured  : nan
         """)
     assert parse_ledger(text) == {"a-claim": "0.125", "b": "nan"}
+
+
+def test_unreadable_and_missing_files_are_reported(tmp_path):
+    with pytest.raises(ClaimsFileError, match="not valid YAML"):
+        load_claims(write_claims(tmp_path, "chapter: [demo"))
+    with pytest.raises(FileNotFoundError, match="claims file .* does not exist"):
+        load_claims(tmp_path / "nowhere" / "claims.yml")

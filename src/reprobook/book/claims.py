@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
+from reprobook.book.yaml_files import read_yaml
 
 VERDICTS = ("reproduced", "reproduced-in-direction", "not-reproduced")
 COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -143,13 +142,7 @@ class ClaimsFileError(ValueError):
 def load_claims(path: str | Path) -> ChapterClaims:
     """Read and validate a chapter's ``claims.yml``."""
     path = Path(path).resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"claims file {path} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    errors = sorted(jsonschema.Draft7Validator(CLAIMS_SCHEMA).iter_errors(data), key=str)
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-        raise ClaimsFileError(f"{path}: at {where}: {errors[0].message}")
+    data = read_yaml(path, CLAIMS_SCHEMA, ClaimsFileError, "claims")
     claims = tuple(_claim_from_dict(item) for item in data["claims"])
     ids = [c.id for c in claims]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
+
+from reprobook.book.yaml_files import read_yaml
 
 PROFILE_NAMES = ("smoke", "book", "paper")
 CUSTOM_PROFILE = "custom"
@@ -189,13 +190,7 @@ def _as_number(value: Any, type_name: str) -> Any:
 def load_profiles(path: str | Path) -> dict[str, NotebookProfiles]:
     """Read and validate a chapter's ``profiles.yml``; one entry per notebook."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"profiles file {path} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    errors = sorted(jsonschema.Draft7Validator(PROFILES_SCHEMA).iter_errors(data), key=str)
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-        raise ParameterError(f"{path}: at {where}: {errors[0].message}")
+    data = read_yaml(path, PROFILES_SCHEMA, ParameterError, "profiles")
     result = {}
     for notebook, entry in data["notebooks"].items():
         specs = {**STANDARD_PARAMETERS, **entry["parameters"]}
