@@ -131,8 +131,9 @@ for name, problem in problems.items():
 # ## Inner and outer gaps
 #
 # On log-log axes a rate $O(k^{-p})$ is a straight line of slope $-p$; the dashed guides show $1/k$ and
-# $1/k^2$. The outer gap is $|\omega(x_k) - \omega^*|$; for the logistic problem, where $\omega^*$ does
-# not exist, the right-hand panel shows $\|x_k\|_1$ itself.
+# $1/k^2$. The outer gap is $|\omega(x_k) - \omega^*|$; it can dip to zero and rise again, because an
+# iterate that is not yet in $X^*$ may have an outer value below $\omega^*$. For the logistic problem,
+# where $\omega^*$ does not exist, the right-hand panel shows $\|x_k\|_1$ itself.
 
 # %%
 fig, axes = plt.subplots(3, 2, figsize=(11, 11))

@@ -29,7 +29,7 @@ def loglog_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: 
         anchor = values[1] if len(values) > 1 and values[1] > 0 else 1.0
         for power in references:
             ax.loglog(grid, anchor * grid ** (-power), ls="--", lw=1, color="gray", alpha=0.7)
-            ax.annotate(f"1/k^{power}" if power != 1 else "1/k", (grid[-1], anchor * grid[-1] ** (-power)),
+            ax.annotate(f"$1/k^{power}$" if power != 1 else "$1/k$", (grid[-1], anchor * grid[-1] ** (-power)),
                         fontsize=8, color="gray", ha="right", va="bottom")
     ax.set_xlabel("iteration k")
     ax.set_ylabel(ylabel)
