@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reprobook.optim.bilevel_problems import BilevelProblem
-from reprobook.optim.prox import _check_count, _check_real, _finite_array
+from reprobook.checks import check_count, check_real, finite_array
 
 
 @dataclass
@@ -66,8 +66,8 @@ class BilevelTrace:
 def regularization_weight(k, a=3.0, gamma=1.5):
     """The FBi-PG regularization weight η_k = (k + a)^{−γ} (vectorized over k ≥ 0)."""
     k = _iteration_index(k)
-    a = _check_real("a", a, 2.0)
-    gamma = _check_real("gamma", gamma, 0.0, open_lower=True)
+    a = check_real("a", a, 2.0)
+    gamma = check_real("gamma", gamma, 0.0, open_lower=True)
     return (k + a) ** (-gamma)
 
 
@@ -77,13 +77,13 @@ def fista_momentum(k, a=3.0):
     Vectorized over k ≥ 0; α_0 = 0.
     """
     k = _iteration_index(k)
-    a = _check_real("a", a, 2.0)
+    a = check_real("a", a, 2.0)
     return k / (k + a + 1.0)
 
 
 def _iteration_index(k):
     """Check that k holds non-negative whole numbers; return it as a float array."""
-    k = _finite_array("k", k)
+    k = finite_array("k", k)
     if np.any(k < 0) or np.any(k != np.round(k)):
         raise ValueError("k must hold non-negative integers")
     return k
@@ -95,12 +95,12 @@ def fit_rate(iterations_index, values, start, stop):
     Points with k ≤ 0 or values ≤ 0 (a gap below floating-point resolution)
     have no logarithm and are left out; ValueError if fewer than 2 remain.
     """
-    iterations_index = _finite_array("iterations_index", iterations_index)
+    iterations_index = finite_array("iterations_index", iterations_index)
     if iterations_index.ndim != 1:
         raise ValueError(f"iterations_index must be 1-D, got {iterations_index.ndim} dimensions")
-    values = _finite_array("values", values, iterations_index.shape)
-    start = _check_real("start", start)
-    stop = _check_real("stop", stop, start)
+    values = finite_array("values", values, iterations_index.shape)
+    start = check_real("start", start)
+    stop = check_real("stop", stop, start)
     kept = ((iterations_index >= start) & (iterations_index <= stop)
             & (iterations_index > 0) & (values > 0))
     if np.count_nonzero(kept) < 2:
@@ -119,12 +119,12 @@ def _initial_point(problem, x0):
     """x0 as a fresh float64 vector of length problem.dim (zeros when None)."""
     if x0 is None:
         return np.zeros(problem.dim)
-    return np.array(_finite_array("x0", x0, (problem.dim,)))
+    return np.array(finite_array("x0", x0, (problem.dim,)))
 
 
 def _step_size(name, value, default):
     """A step size: ``default`` when ``value`` is None, else a checked number > 0."""
-    return default if value is None else _check_real(name, value, 0.0, open_lower=True)
+    return default if value is None else check_real(name, value, 0.0, open_lower=True)
 
 
 def _run(method, problem, x0, iterations, update, callback):
@@ -191,7 +191,7 @@ def fbipg(problem, x0=None, iterations=2000, *, a=3.0, gamma=1.5, step=None, cal
     not restated here.
     """
     _check_problem(problem)
-    iterations = _check_count("iterations", iterations)
+    iterations = check_count("iterations", iterations)
     indices = np.arange(iterations)
     return _regularized_proximal_gradient(
         "FBi-PG", problem, x0, iterations, regularization_weight(indices, a, gamma),
@@ -209,7 +209,7 @@ def bipg(problem, x0=None, iterations=2000, *, a=3.0, gamma=1.5, step=None, call
     φ(x^k) + η_k ω(x^k) is non-increasing.
     """
     _check_problem(problem)
-    iterations = _check_count("iterations", iterations)
+    iterations = check_count("iterations", iterations)
     return _regularized_proximal_gradient(
         "Bi-PG", problem, x0, iterations, regularization_weight(np.arange(iterations), a, gamma),
         np.zeros(iterations), step, callback)
@@ -224,8 +224,8 @@ def fista_fixed_regularization(problem, x0=None, iterations=2000, *, eta, a=3.0,
     Default step s = 1/(L_f + η L_ω).
     """
     _check_problem(problem)
-    iterations = _check_count("iterations", iterations)
-    eta = _check_real("eta", eta, 0.0)
+    iterations = check_count("iterations", iterations)
+    eta = check_real("eta", eta, 0.0)
     return _regularized_proximal_gradient(
         "FISTA (fixed eta)", problem, x0, iterations, np.full(iterations, eta),
         fista_momentum(np.arange(iterations), a), step, callback)
@@ -241,9 +241,9 @@ def bisg(problem, x0=None, iterations=2000, *, alpha=0.75, c=1.0, step=None, cal
     prox. Known rates: inner O(1/k^α), outer O(1/k^{1−α}).
     """
     _check_problem(problem)
-    iterations = _check_count("iterations", iterations)
-    alpha = _check_real("alpha", alpha, 0.5, 1.0, open_lower=True)
-    c = _check_real("c", c, 0.0, open_lower=True)
+    iterations = check_count("iterations", iterations)
+    alpha = check_real("alpha", alpha, 0.5, 1.0, open_lower=True)
+    c = check_real("c", c, 0.0, open_lower=True)
     step = _step_size("step", step, 1.0 / problem.inner_lipschitz)
     outer_steps = c * step / np.arange(1, iterations + 1) ** alpha
 
@@ -271,8 +271,8 @@ def bigsam(problem, x0=None, iterations=2000, *, c=2.0, step=None, outer_step=No
     if not problem.outer_is_smooth or problem.outer_lipschitz <= 0:
         raise ValueError(f"problem must have a smooth outer objective (outer_is_smooth and "
                          f"outer_lipschitz > 0) for BiG-SAM, got {problem.name!r}")
-    iterations = _check_count("iterations", iterations)
-    c = _check_real("c", c, 0.0, open_lower=True)
+    iterations = check_count("iterations", iterations)
+    c = check_real("c", c, 0.0, open_lower=True)
     step = _step_size("step", step, 1.0 / problem.inner_lipschitz)
     outer_step = _step_size("outer_step", outer_step, 1.0 / problem.outer_lipschitz)
     averaging = np.minimum(1.0, c / np.arange(2, iterations + 2))  # β_1, …, β_K

@@ -29,12 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linprog
 
-from reprobook.optim.prox import (
-    _check_count,
-    _check_real,
-    _finite_array,
-    prox_l1,
-)
+from reprobook.checks import check_count, check_real, finite_array
+from reprobook.optim.prox import prox_l1
 
 
 def zero_function(x):
@@ -103,18 +99,18 @@ class BilevelProblem:
     def __post_init__(self):
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a str, got {type(self.name).__name__}")
-        _check_count("dim", self.dim)
+        check_count("dim", self.dim)
         for name in ("inner_smooth", "inner_grad", "outer", "outer_subgradient", "prox",
                      "inner_nonsmooth", "outer_smooth_grad"):
             if not callable(getattr(self, name)):
                 raise TypeError(f"{name} must be callable")
-        _check_real("inner_lipschitz", self.inner_lipschitz, 0.0, open_lower=True)
-        _check_real("outer_lipschitz", self.outer_lipschitz, 0.0)
+        check_real("inner_lipschitz", self.inner_lipschitz, 0.0, open_lower=True)
+        check_real("outer_lipschitz", self.outer_lipschitz, 0.0)
         for name in ("inner_optimum", "outer_optimum"):
             if getattr(self, name) is not None:
-                _check_real(name, getattr(self, name))
+                check_real(name, getattr(self, name))
         if self.solution is not None:
-            _finite_array("solution", self.solution, (self.dim,))
+            finite_array("solution", self.solution, (self.dim,))
             object.__setattr__(self, "solution", _read_only(self.solution))
         object.__setattr__(self, "data", types.MappingProxyType(dict(self.data)))
 
@@ -217,10 +213,10 @@ def basis_pursuit(A, b):
     With x = u − v and u, v ≥ 0: min 𝟙ᵀ(u + v) s.t. [A, −A][u; v] = b. Raises
     ValueError when the system has no solution.
     """
-    A = _finite_array("A", A)
+    A = finite_array("A", A)
     if A.ndim != 2:
         raise ValueError(f"A must be a 2-D array, got {A.ndim} dimensions")
-    b = _finite_array("b", b, (A.shape[0],))
+    b = finite_array("b", b, (A.shape[0],))
     n = A.shape[1]
     result = linprog(np.ones(2 * n), A_eq=np.hstack([A, -A]), b_eq=b, bounds=(0, None), method="highs",
                      options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
@@ -244,12 +240,12 @@ def sparse_linear_inverse(m=400, n=1000, nonzeros=None, seed=0):
     ``data["x_true"]`` holds the planted sparse vector. Cached: equal arguments
     return the same (read-only) problem.
     """
-    m = _check_count("m", m)
-    n = _check_count("n", n)
-    nonzeros = max(1, n // 10) if nonzeros is None else _check_count("nonzeros", nonzeros)
+    m = check_count("m", m)
+    n = check_count("n", n)
+    nonzeros = max(1, n // 10) if nonzeros is None else check_count("nonzeros", nonzeros)
     if nonzeros > n:
         raise ValueError(f"nonzeros must be an integer <= n = {n}, got {nonzeros}")
-    seed = _check_count("seed", seed, minimum=0)
+    seed = check_count("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((m, n)) / np.sqrt(m)
     x_true = np.zeros(n)
@@ -270,10 +266,10 @@ def sparse_linear_inverse(m=400, n=1000, nonzeros=None, seed=0):
 
 def _check_classification_data(A, y):
     """Check a design matrix A (n × d) and labels y ∈ {−1, +1}ⁿ; return them as arrays."""
-    A = _finite_array("A", A)
+    A = finite_array("A", A)
     if A.ndim != 2:
         raise ValueError(f"A must be a 2-D array, got {A.ndim} dimensions")
-    y = _finite_array("y", y, (A.shape[0],))
+    y = finite_array("y", y, (A.shape[0],))
     if not np.all(np.abs(y) == 1.0):
         raise ValueError("y must contain only the labels -1 and +1")
     return A, y
@@ -297,7 +293,7 @@ def is_linearly_separable(A, y):
 def classification_accuracy(A, y, x):
     """Fraction of rows with sign(a_iᵀx) = y_i (a score of exactly 0 counts as +1)."""
     A, y = _check_classification_data(A, y)
-    x = _finite_array("x", x, (A.shape[1],))
+    x = finite_array("x", x, (A.shape[1],))
     predictions = np.where(A @ x >= 0.0, 1.0, -1.0)
     return float(np.mean(predictions == y))
 
