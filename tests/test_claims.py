@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+import numpy as np
 import pytest
 
 from conftest import CHAPTERS
@@ -88,7 +89,7 @@ def test_duplicate_ids_and_wrong_chapter_are_rejected(tmp_path):
 
 def test_ledger_passes_when_the_verdict_matches(tmp_path, capsys):
     ledger = ClaimsLedger.for_notebook("01_demo", profile="book", claims_file=write_claims(tmp_path))
-    ledger.record("fast-rate", -1.95)
+    ledger.record("fast-rate", np.float64(-1.95))
     ledger.report()
     printed = capsys.readouterr().out
     assert "measured  : -1.950" in printed
@@ -118,6 +119,8 @@ def test_ledger_rejects_unknown_missing_and_non_numeric(tmp_path):
         ledger.record("slow-rate", 1.0)
     with pytest.raises(TypeError, match="fast-rate"):
         ledger.record("fast-rate", "fast")
+    with pytest.raises(TypeError, match="fast-rate"):
+        ledger.record("fast-rate", True)
     with pytest.raises(ValueError, match="no value was recorded"):
         ledger.report()
     with pytest.raises(ValueError, match="no claims for notebook"):

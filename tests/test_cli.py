@@ -89,3 +89,14 @@ def test_benchmarks_run_and_print_ratios():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert re.search(r"FBi-PG/Bi-PG +\d+\.\d\dx", result.stdout)
+
+
+def test_tables_print_in_one_fixed_format(capsys):
+    import pandas as pd
+
+    from reprobook.book.tables import fixed_format, print_table
+
+    assert [fixed_format(v) for v in (0.0, 1.5, -0.001234, 12345.0, float("nan"))] == \
+        ["0.000", "1.500", "-1.234e-03", "1.234e+04", "nan"]
+    print_table(pd.DataFrame({"gap": [0.5, 1e-5]}), index=False)
+    assert capsys.readouterr().out.split() == ["gap", "0.500", "1.000e-05"]

@@ -63,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from reprobook.book import ClaimsLedger, start_notebook
+from reprobook.book.tables import print_table
 from reprobook.optim import (
     bigsam, bipg, bisg, breast_cancer_logistic_l1, classification_accuracy, fbipg,
     fista_fixed_regularization, fit_rate, nemirovski_instance, sparse_linear_inverse,
@@ -169,7 +170,7 @@ for name, problem in problems.items():
             "distance to x* at K": np.nan if trace.distances is None else trace.distances[-1],
         })
 slopes = pd.DataFrame(rows).set_index(["problem", "method"])
-print(slopes.to_string(float_format=lambda v: f"{v:.3e}" if abs(v) < 1e-2 or abs(v) >= 1e3 else f"{v:.3f}"))
+print_table(slopes)
 
 # %% [markdown]
 # What the table shows, problem by problem:

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from reprobook.book import ClaimsLedger, start_notebook
+from reprobook.book.tables import print_table
 from reprobook.optim import (
     fbipg, fista_momentum, fit_rate, nemirovski_instance, nemirovski_matrix, regularization_weight,
     sparse_linear_inverse,
@@ -74,7 +75,7 @@ for (name, g), trace in sweep.items():
         "relative distance at K": trace.distances[-1] / trace.distances[0],
     })
 table = pd.DataFrame(rows)
-print(table.to_string(index=False, float_format=lambda v: f"{v:.3e}" if abs(v) < 1e-2 else f"{v:.3f}"))
+print_table(table, index=False)
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(13, 4))

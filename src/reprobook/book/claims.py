@@ -209,12 +209,13 @@ class ClaimsLedger:
                 f"claim {claim_id!r} is not a claim of notebook {self.notebook!r}; "
                 f"expected one of {sorted(self.claims)}"
             )
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise TypeError(f"value of claim {claim_id!r} must be a number, got {value!r}") from None
-        self.measured[claim_id] = float(value)
+        try:
+            number = float(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None:
+            raise TypeError(f"value of claim {claim_id!r} must be a number, got {value!r}")
+        self.measured[claim_id] = number
 
     def report(self) -> None:
         """Print every claim of the notebook and fail on a changed verdict.

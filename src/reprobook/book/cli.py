@@ -35,7 +35,7 @@ def command_list(args: argparse.Namespace) -> int:
             defaults = default_parameters(chapter.source(notebook))
             spec = profiles[notebook]
             for name, parameter in spec.parameters.items():
-                smoke = spec.profiles["smoke"].get(name, defaults.get(name))
+                smoke = spec.value_in("smoke", name, defaults)
                 print(f"    {name} = {defaults.get(name)!r}  (smoke: {smoke!r}; {parameter.allowed()}): {parameter.help}")
     return 0
 

@@ -161,6 +161,10 @@ class NotebookProfiles:
             raise ParameterError(f"unknown profile {profile!r}; expected one of {list(self.profiles)}")
         return self.validate({**self.profiles[profile], "profile": profile})
 
+    def value_in(self, profile: str, name: str, defaults: dict[str, Any]) -> Any:
+        """The value of ``name`` under ``profile``: its override, else the notebook's default."""
+        return self.profiles[profile].get(name, defaults.get(name))
+
     def parse(self, name: str, text: str) -> Any:
         """Turn a command-line string into a validated value of parameter ``name``."""
         if name not in self.parameters:

@@ -52,8 +52,13 @@ def chapter_rows(chapter: Chapter) -> list[ScoreRow]:
     ]
 
 
+def one_line(text: str) -> str:
+    """Text with its line breaks and runs of spaces folded into single spaces."""
+    return " ".join(str(text).split())
+
+
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    return one_line(text).replace("|", "\\|")
 
 
 def render_scoreboard(root: Path | None = None) -> str:

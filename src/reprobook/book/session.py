@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +24,6 @@ def seed_everything(seed: int, threads: int = 1) -> None:
     random.seed(seed)
     np.random.seed(seed)
     threadpool_limits(limits=threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
         import torch
     except ImportError:  # torch is a dependency, but the numpy chapters do not need it

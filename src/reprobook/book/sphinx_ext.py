@@ -17,7 +17,7 @@ from sphinx.util.docutils import SphinxDirective
 from reprobook.book.chapters import Chapter
 from reprobook.book.notebooks import default_parameters
 from reprobook.book.profiles import load_profiles
-from reprobook.book.scoreboard import chapter_rows
+from reprobook.book.scoreboard import chapter_rows, one_line
 
 
 def _chapter_of(directive: SphinxDirective) -> Chapter:
@@ -31,10 +31,6 @@ def _parse(directive: SphinxDirective, lines: list[str]) -> list[nodes.Node]:
     container = nodes.container(classes=[f"reprobook-{directive.name}"])
     directive.state.nested_parse(StringList(lines, source="reprobook"), directive.content_offset, container)
     return [container]
-
-
-def _text(value: str) -> str:
-    return " ".join(str(value).split())
 
 
 class ClaimsTable(SphinxDirective):
@@ -53,7 +49,7 @@ class ClaimsTable(SphinxDirective):
         for row in rows:
             claim = row.claim
             lines += [
-                f"* - **{claim.id}**: {_text(claim.statement)}",
+                f"* - **{claim.id}**: {one_line(claim.statement)}",
                 f"  - {row.paper}",
                 f"  - `{row.measured}` (test: `{claim.test.describe(claim.format)}`)",
                 f"  - **{claim.verdict}**",
@@ -63,8 +59,8 @@ class ClaimsTable(SphinxDirective):
             claim = row.claim
             lines += [
                 f"**{claim.id}**",
-                f": *Paper:* {_text(claim.paper_source)}. *Measured:* {_text(claim.metric)} (notebook "
-                f"`{claim.notebook}`, profile `{claim.profile}`). *Verdict:* {_text(claim.reason)}",
+                f": *Paper:* {one_line(claim.paper_source)}. *Measured:* {one_line(claim.metric)} (notebook "
+                f"`{claim.notebook}`, profile `{claim.profile}`). *Verdict:* {one_line(claim.reason)}",
                 "",
             ]
         return _parse(self, lines)
@@ -99,7 +95,7 @@ class RerunBox(SphinxDirective):
             defaults = default_parameters(chapter.source(notebook))
             spec = profiles[notebook]
             lines.append(f"- `{notebook}`: " + "; ".join(
-                f"`{name} = {defaults.get(name)!r}` (`{spec.profiles['smoke'].get(name, defaults.get(name))!r}`)"
+                f"`{name} = {defaults.get(name)!r}` (`{spec.value_in('smoke', name, defaults)!r}`)"
                 for name in spec.parameters
             ))
         return _parse(self, lines + ["````"])
