@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 MATHJAX := _assets/mathjax/tex-mml-chtml.js
 
-.PHONY: help venv book test reproduce bench scoreboard student clean
+.PHONY: help venv book test reproduce bench artifacts scoreboard student clean
 
 help:
 	@echo "make book       build the HTML book (offline-ready) into _build/html"
 	@echo "make test       the whole test suite (library, notebooks, book, browser)"
 	@echo "make reproduce  re-execute every notebook in place at its book profile"
 	@echo "make bench      benchmarks: ratios against baselines measured in the same run"
+	@echo "make artifacts  train every laboratory language model into the cache (about 20 minutes)"
 	@echo "make student    student copies of the notebooks (solutions removed) in student/"
 	@echo "make clean      remove build outputs and runs (keeps .venv)"
 
@@ -45,6 +46,9 @@ reproduce: venv
 
 bench: venv
 	$(BIN)/python tests/benchmarks/run.py
+
+artifacts: venv
+	$(BIN)/reprobook models --build
 
 scoreboard: venv
 	$(BIN)/reprobook scoreboard

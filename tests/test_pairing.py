@@ -37,6 +37,8 @@ def test_executed_notebook_is_clean_and_complete(item):
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors, "the committed notebook holds an error"
+    stderr = [o.text[:200] for c in code for o in c.outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, f"warnings or progress bars left in the committed outputs: {stderr}"
 
 
 def test_table_of_contents_lists_every_notebook():

@@ -1,6 +1,7 @@
 """The claims ledger: what each paper claims, what this book measures, the verdict.
 
-``chapters/<slug>/claims.yml`` lists a chapter's claims (DESIGN section 5). A
+``chapters/<slug>/claims.yml`` lists a chapter's claims (DESIGN section 5); ``paper`` is
+absent only for the appendix, whose claims are the book's own guarantees. A
 notebook records one measured value per claim and prints the ledger as its last
 cell; the cell fails when a verdict observed at the claim's profile differs from
 the verdict recorded in the file, so a changed result cannot pass unnoticed.
@@ -32,7 +33,7 @@ _TEST_SCHEMA = {
 
 CLAIMS_SCHEMA = {
     "type": "object",
-    "required": ["chapter", "paper", "claims"],
+    "required": ["chapter", "claims"],
     "additionalProperties": False,
     "properties": {
         "chapter": {"type": "string", "pattern": "^[a-z0-9_]+$"},
@@ -128,7 +129,7 @@ class ChapterClaims:
     """The contents of one ``claims.yml``."""
 
     chapter: str
-    paper: dict[str, Any]
+    paper: dict[str, Any] | None
     claims: tuple[Claim, ...]
 
     def for_notebook(self, notebook: str) -> list[Claim]:
@@ -152,7 +153,7 @@ def load_claims(path: str | Path) -> ChapterClaims:
         raise ClaimsFileError(
             f"{path}: chapter is {data['chapter']!r} but the folder is {path.parent.name!r}"
         )
-    return ChapterClaims(chapter=data["chapter"], paper=data["paper"], claims=claims)
+    return ChapterClaims(chapter=data["chapter"], paper=data.get("paper"), claims=claims)
 
 
 def _claim_from_dict(item: dict[str, Any]) -> Claim:

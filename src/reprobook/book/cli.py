@@ -100,6 +100,21 @@ def command_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_models(args: argparse.Namespace) -> int:
+    from reprobook.lm.lab import cached_entry, pretrained
+    from reprobook.lm.models import MODEL_SPECS
+
+    names = args.names or sorted(MODEL_SPECS)
+    for name in names:
+        if args.build:
+            lab = pretrained(name, seed=args.seed, progress=not args.quiet)
+            print(f"{name}: {lab.info['parameters']:,} parameters, cached")
+        else:
+            entry = cached_entry(name, seed=args.seed)
+            print(f"{name}: {'cached at ' + str(entry) if entry else 'not built'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reprobook", description="Efficient Learning, Reproduced: run and check the book.")
     parser.add_argument("--root", type=Path, default=None, help="the book's folder (default: found from the current folder)")
@@ -129,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     student = commands.add_parser("student", help="student copies of the notebooks, solutions removed")
     student.add_argument("--output", type=Path, help="folder for the copies (default: student/)")
     student.set_defaults(handler=command_student)
+    models = commands.add_parser("models", help="the laboratory language models: cache status, or build them")
+    models.add_argument("names", nargs="*", help="model names (default: all)")
+    models.add_argument("--build", action="store_true", help="train the models that are not cached yet")
+    models.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    models.add_argument("--quiet", action="store_true", help="no progress bar")
+    models.set_defaults(handler=command_models)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""The book's laboratory language models: offline corpus, tokenizer, tiny LLaMA models, pretraining."""

@@ -1,0 +1,186 @@
+"""Named laboratory models, trained once and kept in a content-addressed cache.
+
+``pretrained("lab-tiny")`` returns the cached model when its cache entry is
+complete and intact, and otherwise trains it (resuming an interrupted run) and
+stores it. An entry lives in ``<cache>/models/<name>-<key>/``, where the key
+hashes the model's spec, the tokenizer, the corpus and the seed; its
+``manifest.json``, written last, lists the sha256 of every file. An entry
+without a manifest, or whose files do not match it, is deleted and rebuilt,
+never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from tokenizers import Tokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
+from transformers.utils import logging as transformers_logging
+
+from reprobook.atomic import atomic_write_text
+from reprobook.cache import cache_root, content_key, file_sha256
+from reprobook.lm.corpus import Corpus, load_corpus
+from reprobook.lm.models import MODEL_SPECS, build_model, get_spec, parameter_count
+from reprobook.lm.tokenizer import END_OF_TEXT, train_tokenizer, wrap
+from reprobook.lm.train import pretrain
+
+# Loading and saving these small models is instant: their progress bars would only clutter the notebooks.
+transformers_logging.disable_progress_bar()
+
+#: Bump when the training code changes in a way that changes the weights.
+FORMAT_VERSION = 1
+SPLITS = ("train", "validation", "test")
+MANIFEST = "manifest.json"
+WEIGHTS = "model.safetensors"
+
+
+@dataclass
+class LabModel:
+    """A trained laboratory model with its tokenizer, loss history and facts about it."""
+
+    name: str
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerFast
+    history: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+
+def corpus_fingerprint(corpus: Corpus) -> str:
+    """sha256 of the corpus's three splits: what the models were trained and evaluated on."""
+    digest = hashlib.sha256()
+    for split in SPLITS:
+        digest.update(corpus.text(split).encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def load_tokenizer(name: str, corpus: Corpus, cache: str | os.PathLike | None = None) -> PreTrainedTokenizerFast:
+    """The tokenizer ``name`` trained on the corpus's training split, from the cache or trained now."""
+    path = cache_root(cache) / "tokenizers" / f"{name}-{content_key(name, corpus_fingerprint(corpus))}.json"
+    try:
+        return wrap(Tokenizer.from_file(str(path)))
+    except Exception:  # missing or unreadable: train it again
+        tokenizer = train_tokenizer(name, corpus.text("train"))
+        atomic_write_text(path, tokenizer.backend_tokenizer.to_str())
+        return tokenizer
+
+
+def encode(tokenizer: PreTrainedTokenizerFast, corpus: Corpus, split: str) -> torch.Tensor:
+    """The token ids of a split, its works separated by the end-of-text token."""
+    eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
+    ids: list[int] = []
+    for work in corpus.works(split):
+        ids.extend(tokenizer(work.text, add_special_tokens=False)["input_ids"])
+        ids.append(eos)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def model_key(name: str, corpus: Corpus, seed: int) -> str:
+    """The cache key of a trained model: everything that determines its weights."""
+    return content_key(FORMAT_VERSION, get_spec(name).as_dict(), corpus_fingerprint(corpus), seed,
+                       torch.__version__.split("+")[0])
+
+
+def pretrained(name: str, seed: int = 0, corpus: Corpus | None = None, cache: str | os.PathLike | None = None,
+               progress: bool = True) -> LabModel:
+    """The named laboratory model trained with ``seed``: from the cache, or trained now and cached."""
+    spec = get_spec(name)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    corpus = corpus or load_corpus(cache=cache)
+    entry = _entry_path(name, corpus, seed, cache)
+    if entry.exists() and not verify_entry(entry):
+        shutil.rmtree(entry)
+    if not entry.exists():
+        _train_entry(spec, corpus, seed, entry, cache, progress)
+    return load_entry(entry)
+
+
+def _entry_path(name: str, corpus: Corpus, seed: int, cache) -> Path:
+    return cache_root(cache) / "models" / f"{name}-{model_key(name, corpus, seed)}"
+
+
+def cached_entry(name: str, seed: int = 0, corpus: Corpus | None = None, cache=None) -> Path | None:
+    """The folder of the intact cache entry of a model, or None when it is not built."""
+    entry = _entry_path(name, corpus or load_corpus(cache=cache), seed, cache)
+    return entry if verify_entry(entry) else None
+
+
+def verify_entry(entry: Path) -> bool:
+    """True when ``entry`` has a manifest and every file it lists has the recorded sha256."""
+    try:
+        manifest = json.loads((entry / MANIFEST).read_text())
+        return all(file_sha256(entry / name) == digest for name, digest in manifest["files"].items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def load_entry(entry: Path) -> LabModel:
+    """Load a verified cache entry.
+
+    The weights are read into memory from the very bytes whose hash is checked,
+    not memory-mapped, so a later change to the file cannot reach a loaded model.
+    """
+    manifest = json.loads((entry / MANIFEST).read_text())
+    data = (entry / WEIGHTS).read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest["files"][WEIGHTS]:
+        raise OSError(f"{entry / WEIGHTS} changed after it was verified")
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(entry, local_files_only=True))
+    missing, unexpected = model.load_state_dict(safetensors.torch.load(data), strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:
+        raise OSError(f"{entry / WEIGHTS} does not match its configuration: missing {missing}, unexpected {unexpected}")
+    model.tie_weights()
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(entry, local_files_only=True)
+    return LabModel(manifest["info"]["name"], model, tokenizer, manifest["history"], manifest["info"])
+
+
+def _train_entry(spec, corpus: Corpus, seed: int, entry: Path, cache, progress: bool) -> None:
+    """Train into ``<entry>.partial`` (resumable), then move the finished entry into place."""
+    partial = entry.with_name(entry.name + ".partial")
+    tokenizer = load_tokenizer(spec.tokenizer, corpus, cache)
+    train_tokens, validation_tokens = encode(tokenizer, corpus, "train"), encode(tokenizer, corpus, "validation")
+    model = build_model(spec, len(tokenizer), tokenizer.convert_tokens_to_ids(END_OF_TEXT), seed)
+    start = time.perf_counter()
+    history = pretrain(model, train_tokens, validation_tokens, spec.training, spec.context, seed,
+                       checkpoint_dir=partial, progress=progress, description=f"pretraining {spec.name}")
+    seconds = time.perf_counter() - start
+    final = partial / "final"
+    model.save_pretrained(final, safe_serialization=True)
+    tokenizer.save_pretrained(final)
+    info = {"name": spec.name, "seed": seed, "parameters": parameter_count(model), "spec": spec.as_dict(),
+            "corpus": corpus.name, "corpus_sha256": corpus_fingerprint(corpus), "train_tokens": train_tokens.numel(),
+            "validation_tokens": validation_tokens.numel(), "train_seconds_last_session": round(seconds, 1),
+            "threads": spec.training.threads, "torch": torch.__version__}
+    files = {path.name: file_sha256(path) for path in sorted(final.iterdir()) if path.is_file()}
+    atomic_write_text(final / MANIFEST, json.dumps({"files": files, "info": info, "history": history}, indent=1))
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(final, entry)
+    shutil.rmtree(partial)
+
+
+def load_causal_lm(name_or_path: str | os.PathLike, **kwargs) -> LabModel:
+    """A laboratory model by name, or a local Hugging Face checkpoint folder, never from the network.
+
+    Names: those of :data:`MODEL_SPECS` (``kwargs`` go to :func:`pretrained`). A
+    folder must hold a causal LM and its tokenizer saved with ``save_pretrained``
+    (for the chapters' ``paper`` profiles on a GPU machine).
+    """
+    if str(name_or_path) in MODEL_SPECS:
+        return pretrained(str(name_or_path), **kwargs)
+    path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"name_or_path must be a laboratory model name {sorted(MODEL_SPECS)} or a local checkpoint "
+                         f"folder; {str(name_or_path)!r} is neither (nothing is downloaded)")
+    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model.eval()
+    return LabModel(path.name, model, tokenizer, {}, {"name": path.name, "path": str(path),
+                                                      "parameters": parameter_count(model)})

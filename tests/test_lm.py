@@ -1,0 +1,205 @@
+"""The laboratory language models: tokenizers, models, pretraining, the cache, evaluation."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+
+from reprobook.lm import lab as lab_module
+from reprobook.lm import train as train_module
+from reprobook.lm.corpus import load_corpus
+from reprobook.lm.evaluate import bigram_perplexity, generate_text, perplexity, unigram_perplexity
+from reprobook.lm.lab import MANIFEST, encode, load_causal_lm, pretrained, verify_entry
+from reprobook.lm.models import MODEL_SPECS, TrainingRecipe, build_model, get_spec, parameter_count
+from reprobook.lm.tokenizer import check_tokenizer_name, train_tokenizer
+from reprobook.lm.train import pretrain
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus()
+
+
+@pytest.fixture(scope="module")
+def micro(corpus, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    return cache, pretrained("lab-micro", corpus=corpus, cache=cache, progress=False)
+
+
+def weights_equal(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.mark.parametrize("name", ["char", "bpe-1024"])
+def test_tokenizers_round_trip_the_held_out_text(corpus, name):
+    tokenizer = train_tokenizer(name, corpus.text("train")[:400_000])
+    text = corpus.text("validation")
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if name == "char":
+        known = set(tokenizer.get_vocab())
+        text = "".join(c if c in known else "" for c in text)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(ids) == text
+    assert len(ids) < len(text) or name == "char"
+
+
+def test_bpe_training_is_deterministic(corpus):
+    sample = corpus.text("train")[:200_000]
+    first, second = train_tokenizer("bpe-512", sample), train_tokenizer("bpe-512", sample)
+    assert first.get_vocab() == second.get_vocab() and len(first) == 512
+
+
+@pytest.mark.parametrize("name", ["bpe", "bpe-100", "wordpiece", 3])
+def test_bad_tokenizer_names(name):
+    with pytest.raises(ValueError, match="tokenizer must be 'char' or 'bpe-<size>'"):
+        check_tokenizer_name(name)
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_SPECS))
+def test_model_shapes_and_parameter_counts(name):
+    spec = get_spec(name)
+    vocab = 100 if spec.tokenizer == "char" else int(spec.tokenizer.split("-")[1])
+    model = build_model(spec, vocab, end_of_text=0, seed=0)
+    padded = -(-vocab // 64) * 64
+    h, i, layers = spec.hidden_size, spec.intermediate_size, spec.layers
+    assert model.config.vocab_size == padded
+    assert parameter_count(model) == padded * h + layers * (4 * h * h + 3 * h * i + 2 * h) + h
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            assert all(d % 64 == 0 for d in module.weight.shape), module
+    logits = model(input_ids=torch.zeros(2, spec.context, dtype=torch.long)).logits
+    assert logits.shape == (2, spec.context, padded)
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="unknown laboratory model 'lab-huge'"):
+        get_spec("lab-huge")
+    with pytest.raises(ValueError, match="is neither"):
+        load_causal_lm("lab-huge")
+
+
+RECIPE = TrainingRecipe(steps=12, batch_size=4, learning_rate=3e-3, warmup_steps=2, eval_every=6, eval_batches=1)
+
+
+def short_run(seed, tokens, checkpoint_dir=None):
+    model = build_model(get_spec("lab-micro"), 64, 0, seed=seed)
+    history = pretrain(model, tokens, tokens, RECIPE, context=32, seed=seed, checkpoint_dir=checkpoint_dir,
+                       progress=False)
+    return model, history
+
+
+def test_training_is_deterministic_for_a_seed():
+    tokens = torch.randint(0, 64, (5000,), generator=torch.Generator().manual_seed(0))
+    (a, history_a), (b, history_b), (c, _) = short_run(1, tokens), short_run(1, tokens), short_run(2, tokens)
+    assert weights_equal(a, b) and history_a == history_b
+    assert not weights_equal(a, c)
+    assert history_a["train_loss"][-1] < history_a["train_loss"][0]
+    assert history_a["eval_step"] == [6, 12]
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    tokens = torch.randint(0, 64, (5000,), generator=torch.Generator().manual_seed(0))
+    reference, reference_history = short_run(1, tokens)
+    calls = {"n": 0}
+    original = train_module.random_windows
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "random_windows", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        short_run(1, tokens, checkpoint_dir=tmp_path)
+    monkeypatch.setattr(train_module, "random_windows", original)
+    assert (tmp_path / train_module.CHECKPOINT).is_file()
+    resumed, history = short_run(1, tokens, checkpoint_dir=tmp_path)
+    assert weights_equal(reference, resumed) and history == reference_history
+
+
+def test_cache_hit_returns_the_same_weights_without_training(micro, corpus, monkeypatch):
+    cache, first = micro
+    monkeypatch.setattr(lab_module, "pretrain", lambda *a, **k: pytest.fail("a cache hit must not train"))
+    again = pretrained("lab-micro", corpus=corpus, cache=cache, progress=False)
+    assert weights_equal(first.model, again.model)
+    assert again.info["parameters"] == parameter_count(first.model)
+
+
+def test_a_corrupt_entry_is_rebuilt_never_loaded(micro, corpus):
+    cache, first = micro
+    entry = next((cache / "models").glob("lab-micro-*"))
+    weights = entry / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert not verify_entry(entry)
+    rebuilt = pretrained("lab-micro", corpus=corpus, cache=cache, progress=False)
+    assert verify_entry(entry) and weights_equal(first.model, rebuilt.model)
+    (entry / MANIFEST).unlink()  # an entry interrupted before its manifest was written
+    assert not verify_entry(entry)
+    assert weights_equal(first.model, pretrained("lab-micro", corpus=corpus, cache=cache, progress=False).model)
+
+
+def test_a_fresh_training_equals_the_cached_model(micro, corpus, tmp_path):
+    _, cached = micro
+    fresh = pretrained("lab-micro", corpus=corpus, cache=tmp_path, progress=False)
+    assert weights_equal(cached.model, fresh.model)
+    manifest = json.loads(next((tmp_path / "models").glob("lab-micro-*/manifest.json")).read_text())
+    assert manifest["info"]["seed"] == 0 and "model.safetensors" in manifest["files"]
+
+
+def test_load_causal_lm_reads_a_local_checkpoint(micro, tmp_path):
+    _, lab = micro
+    lab.model.save_pretrained(tmp_path / "checkpoint")
+    lab.tokenizer.save_pretrained(tmp_path / "checkpoint")
+    loaded = load_causal_lm(tmp_path / "checkpoint")
+    assert weights_equal(lab.model, loaded.model)
+    assert loaded.tokenizer.get_vocab() == lab.tokenizer.get_vocab()
+
+
+def test_perplexity_of_one_block_is_the_exponential_of_the_loss(micro, corpus):
+    _, lab = micro
+    tokens = encode(lab.tokenizer, corpus, "validation")[:64]
+    loss = lab.model(input_ids=tokens[None], labels=tokens[None]).loss.item()
+    assert perplexity(lab.model, tokens, block_size=64) == pytest.approx(math.exp(loss), rel=1e-5)
+    with pytest.raises(ValueError, match="block_size"):
+        perplexity(lab.model, tokens, block_size=1)
+
+
+def test_trained_micro_model_beats_the_unigram_baseline(micro, corpus):
+    _, lab = micro
+    train, validation = (encode(lab.tokenizer, corpus, s) for s in ("train", "validation"))
+    vocab = lab.model.config.vocab_size
+    assert perplexity(lab.model, validation[:20_000], 64) < unigram_perplexity(train, validation, vocab)
+
+
+def test_ngram_baselines_on_known_sequences():
+    periodic = torch.arange(4).repeat(200)
+    assert unigram_perplexity(periodic, periodic, 4) == pytest.approx(4.0, rel=1e-2)
+    assert bigram_perplexity(periodic, periodic, 4) == pytest.approx(1 / (0.95 + 0.05 * 0.25), rel=1e-2)
+    with pytest.raises(ValueError, match="eval_tokens"):
+        bigram_perplexity(periodic, torch.tensor([1.5, 2.5]), 4)
+
+
+def test_generation_is_reproducible_and_checked(micro):
+    _, lab = micro
+    first = generate_text(lab.model, lab.tokenizer, "ROMEO:", max_new_tokens=20, seed=3)
+    assert first == generate_text(lab.model, lab.tokenizer, "ROMEO:", max_new_tokens=20, seed=3)
+    assert first.startswith("ROMEO:") and len(first) > len("ROMEO:")
+    with pytest.raises(ValueError, match="temperature"):
+        generate_text(lab.model, lab.tokenizer, "ROMEO:", temperature=0)
+    with pytest.raises(ValueError, match="top_k"):
+        generate_text(lab.model, lab.tokenizer, "ROMEO:", top_k=0)
+
+
+def test_an_unfinished_partial_entry_does_not_count(micro, corpus, tmp_path):
+    cache, _ = micro
+    entry = next((cache / "models").glob("lab-micro-*"))
+    copy = tmp_path / "models" / (entry.name + ".partial")
+    shutil.copytree(entry, copy)
+    assert lab_module.cached_entry("lab-micro", corpus=corpus, cache=tmp_path) is None
