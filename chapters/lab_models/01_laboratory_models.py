@@ -35,6 +35,7 @@ top_k = 40
 import tempfile
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from reprobook.book import ClaimsLedger, start_notebook
@@ -77,7 +78,9 @@ print_table(pd.DataFrame({"works": genres, "characters": pd.Series(characters)})
 # Every linear layer has both dimensions a multiple of 64 (the vocabulary is padded to one), so the
 # GPU kernels for 2:4 sparsity apply to all of them. Training is AdamW with a linear warm-up and a
 # cosine decay, gradient clipping, random windows of the training text drawn from a seeded
-# generator, and a fixed thread count: one seed always gives the same weights on one machine.
+# generator, and a fixed thread count: one seed always gives the same weights on one machine. The
+# learning rate rises linearly for $w$ warm-up steps, then follows
+# $\eta_t = \tfrac{\eta}{2}\bigl(1 + \cos(\pi\,\tfrac{t - w}{T - w})\bigr)$ down to zero at step $T$.
 # A model is trained once and kept in a content-addressed cache keyed by its recipe, the corpus and
 # the seed.
 
@@ -129,7 +132,14 @@ plt.show()
 # %% [markdown]
 # ## How good are they?
 #
-# Perplexity per token on the whole validation split (blocks of the model's context length), next to
+# Perplexity per token on the whole validation split, split into blocks of the model's context
+# length, each scored on its own:
+#
+# $$
+# \operatorname{PPL} = \exp\Bigl(-\frac{1}{N}\sum_{t} \log p_\theta(x_t \mid x_{<t})\Bigr),
+# $$
+#
+# where $N$ counts the predicted tokens. It is shown next to
 # two baselines that use the same tokens: add-one smoothed unigram frequencies of the training
 # split, and a bigram model interpolated with them, whose interpolation weight is the best of a
 # grid chosen *on the validation split itself* (a choice that favours the baseline).
@@ -147,6 +157,7 @@ for name, lab in labs.items():
     })
 quality = pd.DataFrame(quality).set_index("model")
 quality["model / bigram"] = quality["model perplexity"] / quality["bigram perplexity"]
+quality["model nats per character"] = np.log(quality["model perplexity"]) / architecture["characters per token"]
 print_table(quality)
 
 # %%
@@ -159,7 +170,8 @@ plt.show()
 
 # %% [markdown]
 # Perplexities are per *token*, so they compare models only when they share a tokenizer: a
-# character-level model predicts many more, easier tokens than a BPE model.
+# character-level model predicts many more, easier tokens than a BPE model. The loss per
+# *character* (the log-perplexity divided by the characters per token) compares any two models.
 #
 # ## Samples
 #
