@@ -40,7 +40,7 @@ import pandas as pd
 
 from reprobook.book import ClaimsLedger, start_notebook
 from reprobook.book.tables import print_table
-from reprobook.lm.corpus import SHAKESPEARE_HELD_OUT, load_corpus
+from reprobook.lm.corpus import load_corpus
 from reprobook.lm.evaluate import bigram_perplexity, generate_text, perplexity, unigram_perplexity
 from reprobook.lm.lab import cached_entry, encode, pretrained
 from reprobook.lm.models import MODEL_SPECS
