@@ -294,3 +294,19 @@ def test_krylov_crn_on_cuda_matches_cpu():
     assert on_cuda.x.device.type == "cuda"
     np.testing.assert_allclose(on_cuda.x.cpu().numpy(), on_cpu.x.numpy(), atol=1e-10)
     np.testing.assert_allclose(on_cuda.objective, on_cpu.objective, rtol=1e-12)
+
+
+def test_shakespeare_ngram_problem_is_real_sparse_text():
+    import numpy as np
+
+    from reprobook.secondorder import krylov_crn, shakespeare_ngram_logistic
+
+    problem = shakespeare_ngram_logistic(n_features=2**16, ngram_range=(1, 2), l2=1e-4)
+    assert problem.d == 2**16 and problem.n > 10_000
+    assert 0.3 < problem.positive_fraction < 0.7
+    norms = np.sqrt(np.asarray(problem.A.multiply(problem.A).sum(axis=1))).ravel()
+    assert np.allclose(norms[norms > 0], 1.0)
+    trace = krylov_crn(problem.oracle(), np.zeros(problem.d), m=10, iterations=5)
+    assert np.all(np.diff(trace.objective) <= 0) and trace.objective[-1] < trace.objective[0]
+    with pytest.raises(ValueError, match="ngram_range"):
+        shakespeare_ngram_logistic(ngram_range=(2, 1))

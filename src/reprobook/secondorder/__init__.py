@@ -31,6 +31,7 @@ from reprobook.secondorder.problems import (
     news20_like,
     quadratic_with_spectrum,
     rcv1_like,
+    shakespeare_ngram_logistic,
     w8a_like,
 )
 
@@ -56,6 +57,7 @@ __all__ = [
     "news20_like",
     "quadratic_with_spectrum",
     "rcv1_like",
+    "shakespeare_ngram_logistic",
     "solve_cubic",
     "solve_cubic_cg",
     "solve_cubic_tridiagonal",

@@ -325,3 +325,35 @@ def logistic_with_spectrum(d, n=500, singular_values=None, rank=50, l2=0.0, seed
     return LogisticProblem(f"spectral logistic (d={d})", A, b, check_real("l2", l2, 0.0),
                            {"support": support, "singular_values": singular_values, "block": B,
                             "planted": planted, "seed": seed})
+
+
+def shakespeare_ngram_logistic(n_features=2**20, ngram_range=(1, 3), l2=0.0, cache=None):
+    """A real high-dimensional text problem: is a speech from a comedy or from a tragedy?
+
+    Documents are the paragraphs (speeches, stage directions) of the comedies and
+    tragedies in the training split of the book's corpus
+    (:func:`reprobook.lm.corpus.load_corpus`), labelled 1 for a comedy. Features are
+    hashed word n-grams (scikit-learn's ``HashingVectorizer`` without sign flipping)
+    reweighted by TF-IDF, each row of unit norm: a sparse design with ``n_features``
+    columns, the offline analogue of the news20 text problem.
+    """
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+
+    from reprobook.lm.corpus import load_corpus
+
+    n_features = check_count("n_features", n_features, 2)
+    if (not isinstance(ngram_range, tuple) or len(ngram_range) != 2
+            or not all(isinstance(k, int) for k in ngram_range) or not 1 <= ngram_range[0] <= ngram_range[1]):
+        raise ValueError(f"ngram_range must be a tuple (low, high) of integers with 1 <= low <= high, got {ngram_range!r}")
+    corpus = load_corpus(cache=cache)
+    documents, labels = [], []
+    for work in corpus.works("train"):
+        if work.genre in ("comedy", "tragedy"):
+            speeches = [part for part in work.text.split("\n\n") if len(part) >= 20]
+            documents += speeches
+            labels += [float(work.genre == "comedy")] * len(speeches)
+    hashed = HashingVectorizer(n_features=n_features, ngram_range=ngram_range, alternate_sign=False,
+                               norm=None).transform(documents)
+    A = scipy.sparse.csr_matrix(TfidfTransformer().fit_transform(hashed))
+    return LogisticProblem("Shakespeare n-grams", A, np.asarray(labels), check_real("l2", l2, 0.0),
+                           {"n_features": n_features, "ngram_range": ngram_range, "documents": len(documents)})
