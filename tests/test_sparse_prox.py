@@ -1,0 +1,160 @@
+"""The 2:4 structure utilities, the regularizer and its proximal operator against brute force."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from reprobook.sparse import group_nonzeros, is_24, occupancy, prox_24, prox_group, regularizer, sparsity, top2_mask
+from reprobook.sparse.prox import prox_objective, prox_sorted, prox_value_brute_force, two_entries_certified
+
+
+def random_groups(count: int, seed: int) -> list[tuple[np.ndarray, float]]:
+    """Random groups over many scales and weights, with ties, zeros and sign changes."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for index in range(count):
+        z = rng.normal(size=4) * 10 ** rng.uniform(-2, 1)
+        if index % 5 == 1:
+            z[1] = z[0]  # a tie at the top
+        if index % 5 == 2:
+            z[2] = -z[3]  # a tie at the bottom, opposite signs
+        if index % 5 == 3:
+            z[rng.integers(4)] = 0.0
+        if index % 7 == 0:
+            z[:] = abs(z[0])  # all equal
+        cases.append((z, float(10 ** rng.uniform(-2, 1.5))))
+    return cases
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_prox_is_the_global_minimizer(seed):
+    cases = random_groups(40, seed)
+    weights = torch.tensor(np.array([z for z, _ in cases]))
+    for (z, lam), row in zip(cases, weights):
+        w = prox_24(row.view(1, 4), lam).view(4)
+        value = float(prox_objective(w, row, lam))
+        assert value <= prox_value_brute_force(z, lam) + 1e-10 * max(1.0, value)
+
+
+def test_the_vectorized_prox_equals_the_per_group_reference():
+    torch.manual_seed(0)
+    weight = torch.randn(16, 64, dtype=torch.float64)
+    for lam in (0.1, 1.0, 10.0):
+        expected = torch.tensor([prox_group(group.tolist(), lam) for group in weight.view(-1, 4)],
+                                dtype=torch.float64).view_as(weight)
+        torch.testing.assert_close(prox_24(weight, lam), expected, rtol=0, atol=1e-12)
+
+
+def test_prox_is_sign_and_permutation_equivariant():
+    torch.manual_seed(1)
+    z = torch.randn(200, 4, dtype=torch.float64)
+    signs = torch.where(torch.rand(200, 4) < 0.5, -1.0, 1.0).double()
+    permutation = torch.stack([torch.randperm(4) for _ in range(200)])
+    for lam in (0.3, 3.0):
+        base = prox_24(z.reshape(-1, 4).view(50, 16), lam).view(200, 4)
+        transformed = prox_24((torch.gather(z, 1, permutation) * signs).view(50, 16), lam).view(200, 4)
+        torch.testing.assert_close(transformed, torch.gather(base, 1, permutation) * signs, rtol=0, atol=1e-12)
+
+
+def test_prox_leaves_24_groups_and_zero_weight_unchanged():
+    z = torch.tensor([[3.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 2.0, 2.0, 2.0]])
+    out = prox_24(z, 5.0)
+    torch.testing.assert_close(out[:, :8], z[:, :8], rtol=0, atol=0)
+    assert is_24(out)
+    torch.testing.assert_close(prox_24(z, 0.0), z, rtol=0, atol=0)
+
+
+def test_prox_chooses_the_dense_candidate_for_small_weights_and_two_entries_for_large():
+    z = torch.tensor([[1.0, 0.9, 0.8, 0.7]], dtype=torch.float64)
+    small = prox_24(z, 0.01)
+    assert int(group_nonzeros(small)[0, 0]) == 4 and bool((small < z).all())
+    torch.testing.assert_close(prox_24(z, 100.0), torch.tensor([[1.0, 0.9, 0.0, 0.0]], dtype=torch.float64))
+
+
+def test_the_rule_z3_below_lam_z1_z2_does_not_decide_the_answer():
+    # A conjectured early exit (the two largest entries whenever z3 <= lam z1 z2) is false:
+    # here z3 = 0.934 <= lam z1 z2 = 0.944, yet three non-zeros do better.
+    z = torch.tensor([[1.12957322, 1.10124701, 0.93440909, 0.25231801]], dtype=torch.float64)
+    lam = 0.7589565844808015
+    w = prox_24(z, lam)
+    assert int(group_nonzeros(w)[0, 0]) == 3
+    two = torch.tensor([[z[0, 0], z[0, 1], 0.0, 0.0]], dtype=torch.float64)
+    assert float(prox_objective(w, z, lam)) < float(prox_objective(two, z, lam)) - 1e-3
+
+
+def test_prox_keeps_half_precision_dtypes():
+    z = torch.randn(8, 16).to(torch.bfloat16)
+    out = prox_24(z, 2.0)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), prox_24(z.float(), 2.0), rtol=1e-2, atol=1e-2)
+
+
+def test_repeated_prox_drives_every_group_to_24():
+    torch.manual_seed(2)
+    weight = torch.randn(32, 64, dtype=torch.float64)
+    for _ in range(200):
+        weight = prox_24(weight, 0.5)
+        if is_24(weight):
+            break
+    assert is_24(weight)
+
+
+def test_regularizer_is_the_sum_of_triple_products_and_zero_exactly_on_24():
+    torch.manual_seed(3)
+    weight = torch.randn(4, 8, dtype=torch.float64)
+    expected = sum(abs(g[i] * g[j] * g[k]) for g in weight.view(-1, 4) for i, j, k in itertools.combinations(range(4), 3))
+    torch.testing.assert_close(regularizer(weight), torch.as_tensor(expected, dtype=torch.float64))
+    masked = weight * top2_mask(weight.abs())
+    assert float(regularizer(masked)) == 0.0
+    masked[0, int(torch.nonzero(masked[0, :4] == 0)[0])] = 1e-3  # a third non-zero in the first group
+    assert float(regularizer(masked)) > 0
+
+
+def test_validator_mask_and_statistics():
+    weight = torch.tensor([[1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 5.0],
+                           [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    assert not is_24(weight)
+    assert is_24(weight[:1])  # a group with a single non-zero is valid
+    assert occupancy(weight) == {0: 1, 1: 1, 2: 1, 3: 1, 4: 0}
+    assert sparsity(weight) == 10 / 16
+    ties = top2_mask(torch.ones(1, 4))
+    assert ties.tolist() == [[True, True, False, False]]
+    scores = torch.tensor([[0.1, 0.4, 0.3, 0.2, 5.0, -1.0, 7.0, 6.0]])
+    assert top2_mask(scores).tolist() == [[False, True, True, False, False, False, True, True]]
+
+
+@pytest.mark.parametrize(("weight", "error", "message"), [
+    (torch.zeros(4, 6), ValueError, "multiple of 4"),
+    (torch.zeros(8), ValueError, "2-D"),
+    (torch.zeros(4, 8, dtype=torch.int64), TypeError, "dtype"),
+    (torch.tensor([[1.0, float("nan"), 0.0, 0.0]]), ValueError, "finite"),
+    (np.zeros((4, 8)), TypeError, "torch.Tensor"),
+])
+def test_bad_weights_are_named(weight, error, message):
+    with pytest.raises(error, match=message):
+        prox_24(weight, 1.0)
+
+
+@pytest.mark.parametrize("lam", [-1.0, float("nan"), float("inf"), "1"])
+def test_bad_regularization_weights_are_named(lam):
+    with pytest.raises(ValueError, match="lam must be a finite number >= 0"):
+        prox_24(torch.zeros(2, 4), lam)
+
+
+def test_groups_certified_for_two_entries_have_that_answer():
+    torch.manual_seed(7)
+    magnitudes = torch.sort(torch.rand(20000, 4, dtype=torch.float64) * 10 ** (2 * torch.rand(20000, 1) - 1),
+                            dim=-1, descending=True).values
+    for lam in (0.05, 0.5, 5.0, 50.0):
+        certified = two_entries_certified(magnitudes, lam)
+        assert 0 < int(certified.sum()) < len(magnitudes)
+        z = magnitudes[certified]
+        enumerated = prox_sorted(z, lam)  # all three candidates, no shortcut
+        two = 0.5 * (z[:, 2] ** 2 + z[:, 3] ** 2)
+        assert bool((prox_objective(enumerated, z, lam) >= two - 1e-12 * (1 + two)).all())
+        for group in z[:5]:
+            assert prox_value_brute_force(group.numpy(), lam) >= float(0.5 * (group[2] ** 2 + group[3] ** 2)) - 1e-12
