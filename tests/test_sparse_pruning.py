@@ -9,9 +9,9 @@ import torch
 
 from reprobook.lm.models import build_model, get_spec
 from reprobook.sparse import (ProxPath, SemiStructuredLinear, audit_24, calibration_hessian, compress_24,
-                              compressed_linear, decompress_24, exact_refit, is_24, local_loss, magnitude_mask,
-                              make_pruner, masked_refit, prox_prune, prune_causal_lm, semi_structured_available,
-                              sparsegpt_24, top2_mask, wanda_mask)
+                              compressed_linear, decompress_24, deploy_semi_structured, exact_refit, is_24, local_loss,
+                              magnitude_mask, make_pruner, masked_refit, prox_prune, prune_causal_lm,
+                              semi_structured_available, sparsegpt_24, top2_mask, wanda_mask)
 from reprobook.sparse.model import block_linears
 from reprobook.sparse.toy import all_masks, correlated_layer, optimal_24
 
@@ -178,6 +178,23 @@ def test_each_block_is_calibrated_on_the_outputs_of_the_pruned_blocks_before_it(
     torch.testing.assert_close(seen[7], calibration_hessian(X), rtol=1e-5, atol=1e-7)
 
 
+def test_a_deployed_model_computes_the_same_function(micro_model):
+    model, calibration = micro_model
+    pruned = copy.deepcopy(model)
+    prune_causal_lm(pruned, calibration, make_pruner("wanda"), batch_size=4)
+    deployed = copy.deepcopy(pruned)
+    layers = deploy_semi_structured(deployed)
+    assert len(layers) == 14 and not any(layer.uses_kernel for layer in layers)
+    assert not any(isinstance(m, torch.nn.Linear) for block in deployed.model.layers for m in block.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(deployed(input_ids=calibration).logits, pruned(input_ids=calibration).logits,
+                                   rtol=0, atol=0)
+    dense = copy.deepcopy(model)
+    with pytest.raises(ValueError, match="block 0 .* is not 2:4"):
+        deploy_semi_structured(dense)
+    assert all(isinstance(m, torch.nn.Linear) for m in block_linears(dense.model.layers[0]).values())  # untouched
+
+
 def test_the_driver_names_bad_calibration(micro_model):
     model, _ = micro_model
     with pytest.raises(ValueError, match="calibration must be a 2-D tensor of token ids"):
@@ -214,7 +231,8 @@ def test_the_semi_structured_layer_falls_back_to_the_dense_masked_product():
         decompress_24(torch.zeros(2, 2), torch.zeros(2, 2))
 
 
-@pytest.mark.skipif(not semi_structured_available("cuda", torch.float16), reason="needs a CUDA GPU of capability >= 8.0")
+@pytest.mark.skipif(not semi_structured_available("cuda", torch.float16),
+                    reason="needs a CUDA GPU of capability >= 8.0")
 def test_the_semi_structured_kernel_matches_the_dense_product_on_a_gpu():
     torch.manual_seed(6)
     weight = torch.randn(256, 512, device="cuda", dtype=torch.float16)

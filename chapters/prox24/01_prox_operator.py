@@ -180,7 +180,9 @@ plt.show()
 # above it, and both are non-negative when
 #
 # $$
-# z_3 \le \tfrac12 \lambda z_1 z_2 \quad\text{and}\quad \bigl(z_3 \le z_2/\sqrt2 \;\text{ or }\; 2\lambda z_1 z_3 \le z_2\bigr).
+# z_3 \le \tfrac12 \lambda z_1 z_2
+# \quad\text{and}\quad
+# \bigl(z_3 \le z_2/\sqrt2 \;\text{ or }\; 2\lambda z_1 z_3 \le z_2\bigr).
 # $$
 #
 # Groups that are already 2:4 ($z_3 = 0$) satisfy it. `prox_24` gives these groups their answer

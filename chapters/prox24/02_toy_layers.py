@@ -79,8 +79,8 @@ import pandas as pd
 from reprobook.book import ClaimsLedger, start_notebook
 from reprobook.book.tables import print_table
 from reprobook.plotting import book_style
-from reprobook.sparse import (ProxPath, exact_refit, is_24, local_loss, magnitude_mask, masked_refit, prox_prune, sparsegpt_24,
-                              top2_mask, wanda_mask)
+from reprobook.sparse import (ProxPath, exact_refit, is_24, local_loss, magnitude_mask, masked_refit, prox_prune,
+                              sparsegpt_24, top2_mask, wanda_mask)
 from reprobook.sparse.toy import correlated_layer, optimal_24
 
 run = start_notebook("02_toy_layers", globals())

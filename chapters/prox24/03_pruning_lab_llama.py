@@ -62,7 +62,7 @@ from reprobook.lm.corpus import load_corpus
 from reprobook.lm.evaluate import perplexity
 from reprobook.lm.lab import SPLITS, encode, load_causal_lm
 from reprobook.plotting import book_style
-from reprobook.sparse import SemiStructuredLinear, audit_24, compress_24, make_pruner, prune_causal_lm
+from reprobook.sparse import audit_24, compress_24, deploy_semi_structured, make_pruner, prune_causal_lm
 from reprobook.sparse.model import block_linears, transformer_blocks
 
 run = start_notebook("03_pruning_lab_llama", globals())
@@ -204,11 +204,7 @@ invalid = sum(not valid for valid in summary["2:4"])
 
 # %%
 deployed = copy.deepcopy(pruned_models["prox (paper)"])
-for block in transformer_blocks(deployed):
-    for name, linear in list(block_linears(block).items()):
-        parent = block.get_submodule(name.rsplit(".", 1)[0]) if "." in name else block
-        setattr(parent, name.rsplit(".", 1)[-1], SemiStructuredLinear.from_linear(linear))
-layers = [m for m in deployed.modules() if isinstance(m, SemiStructuredLinear)]
+layers = deploy_semi_structured(deployed)
 print(f"{len(layers)} layers on the semi-structured path; GPU kernel used: {any(m.uses_kernel for m in layers)}")
 same = perplexity(deployed, evaluations[first_text].to(device), sequence_length, batch_size=batch_size)
 print(f"{first_text} perplexity through the deployed layers: {same:.3f} "

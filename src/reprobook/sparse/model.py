@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from reprobook.sparse.layerwise import local_loss
+from reprobook.sparse.semistructured import SemiStructuredLinear
 from reprobook.sparse.structure import is_24, occupancy
 
 #: A layer pruner: (weight W0, H) -> a 2:4 weight of the same shape.
@@ -146,3 +147,24 @@ def audit_24(model: nn.Module) -> pd.DataFrame:
             rows.append({"block": index, "layer": name, **{f"{k} non-zeros": counts[k] for k in range(5)},
                          "2:4": is_24(linear.weight.detach())})
     return pd.DataFrame(rows)
+
+
+def deploy_semi_structured(model: nn.Module) -> list[SemiStructuredLinear]:
+    """Replace every linear layer of the blocks by a :class:`SemiStructuredLinear` in place; return them.
+
+    Every replaced weight must already be 2:4 (checked before anything is replaced). On a GPU
+    of capability 8.0 or later with half-precision weights the layers run on the sparse
+    kernels, elsewhere on the fallback.
+    """
+    for index, block in enumerate(transformer_blocks(model)):
+        for name, linear in block_linears(block).items():
+            if not is_24(linear.weight.detach()):
+                raise ValueError(f"the weight of block {index} {name} is not 2:4: prune the model first")
+    deployed = []
+    for block in transformer_blocks(model):
+        for name, linear in block_linears(block).items():
+            parent, _, attribute = name.rpartition(".")
+            layer = SemiStructuredLinear.from_linear(linear)
+            setattr(block.get_submodule(parent) if parent else block, attribute, layer)
+            deployed.append(layer)
+    return deployed

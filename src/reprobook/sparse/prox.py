@@ -14,28 +14,23 @@ keeps the signs of ``z`` and the order of ``|z|``, so it is solved on the sorted
 by comparing the best point of each support: the two largest entries, which cost
 ``(z3^2 + z4^2) / 2``; the three largest; and all four. The last two are found by exact
 coordinate minimization (each coordinate is a soft threshold), run until it stops moving.
+Groups whose answer is provably the two largest entries skip the sweeps (the early exit of
+:func:`two_entries_certified`).
 """
 
 from __future__ import annotations
 
 import itertools
-import numbers
 
 import numpy as np
 import torch
 from scipy.optimize import minimize
 
+from reprobook.checks import check_real
 from reprobook.sparse.structure import check_weight
 
 #: Coordinate-descent sweeps run between two convergence checks.
 SWEEPS_PER_CHECK = 8
-
-
-def check_weight_decay(name: str, lam) -> float:
-    """Return a regularization weight after checking it is a finite number >= 0."""
-    if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not lam >= 0 or lam == float("inf"):
-        raise ValueError(f"{name} must be a finite number >= 0, got {lam!r}")
-    return float(lam)
 
 
 def e3(w: torch.Tensor) -> torch.Tensor:
@@ -137,7 +132,7 @@ def prox_24(weight: torch.Tensor, lam: float, tolerance: float = 1e-13, max_swee
     Half-precision weights are computed in float32 and returned in their dtype.
     """
     check_weight("weight", weight)
-    lam = check_weight_decay("lam", lam)
+    lam = check_real("lam", lam, 0.0)
     if lam == 0:
         return weight.clone()
     work_dtype = torch.float64 if weight.dtype == torch.float64 else torch.float32
