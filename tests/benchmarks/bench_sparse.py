@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from reprobook.sparse import ProxPath, make_pruner, prox_24, prox_group, prox_prune, wanda_mask
-from reprobook.sparse.layerwise import largest_eigenvalue
+from reprobook.sparse.layerwise import largest_eigenvalue, prox_gradient_step
 from reprobook.sparse.toy import ar1_covariance
 
 LAB_SHAPES = [(128, 128), (384, 128), (128, 384), (256, 256), (704, 256), (256, 704)]
@@ -75,7 +75,7 @@ def large_layer_times(shapes, iterations, timed_steps=2):
 
         def step():
             nonlocal W
-            W = prox_24(W - eta * ((W - weight) @ hessian), eta * 100.0)
+            W = prox_gradient_step(W, weight, hessian, eta, 100.0)
 
         per_step = _seconds(step, timed_steps)
         prox = per_step * iterations

@@ -171,6 +171,12 @@ def exact_refit(mask: torch.Tensor, original: torch.Tensor, hessian: torch.Tenso
     return W
 
 
+def prox_gradient_step(weight: torch.Tensor, original: torch.Tensor, hessian: torch.Tensor, eta: float,
+                       lam: float) -> torch.Tensor:
+    """One proximal gradient step on L + lam R: prox_{eta lam R}(W - eta (W - W0) H)."""
+    return prox_24(weight - eta * ((weight - original) @ hessian), eta * lam)
+
+
 @dataclass
 class ProxPath:
     """What :func:`prox_prune` did, after each round: lam, the local loss and the share of 2:4 groups."""
@@ -209,7 +215,7 @@ def prox_prune(original: torch.Tensor, hessian: torch.Tensor, strength: float = 
     W = W0.clone()
     for _ in range(max_rounds):
         for _ in range(inner_steps):
-            W = prox_24(W - eta * ((W - W0) @ H), eta * lam)
+            W = prox_gradient_step(W, W0, H, eta, lam)
         if path is not None:
             path.lams.append(lam)
             path.losses.append(local_loss(W, W0, H))

@@ -11,7 +11,6 @@ of the next one. The embeddings and the output head stay dense, as in those pape
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -27,17 +26,6 @@ Pruner = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 class _StopForward(Exception):
     """Raised by the hook that captures the first block's inputs, to skip the rest of the model."""
-
-
-@dataclass
-class LayerReport:
-    """One pruned linear layer: its local loss, and that loss relative to 1/2 tr(W0 H W0^T)."""
-
-    block: int
-    name: str
-    shape: tuple[int, int]
-    local_loss: float
-    relative_loss: float
 
 
 def transformer_blocks(model: nn.Module) -> nn.ModuleList:
@@ -105,36 +93,37 @@ def block_hessians(block: nn.Module, inputs: list[tuple]) -> dict[str, torch.Ten
 
 
 @torch.no_grad()
-def prune_causal_lm(model: nn.Module, calibration: torch.Tensor, pruner: Pruner, batch_size: int = 8,
-                    progress: Callable | None = None) -> pd.DataFrame:
+def prune_causal_lm(model: nn.Module, calibration: torch.Tensor, pruner: Pruner, batch_size: int = 8) -> pd.DataFrame:
     """Prune every linear layer of every block to 2:4 in place; return the per-layer local losses.
 
     ``calibration`` holds token ids, shape (sequences, length). ``pruner(W0, H)`` returns
-    the new weight (computed in float64 on the layer's device, stored in its dtype).
-    ``progress``, when given, wraps the iterable of blocks (e.g. ``tqdm``).
+    the new weight (computed in float64 on the layer's device, stored in its dtype). The
+    report has one row per layer: block, name, shape, local loss, and that loss relative
+    to 1/2 tr(W0 H W0^T) (the loss of removing the layer).
     """
     if not isinstance(calibration, torch.Tensor) or calibration.ndim != 2 or calibration.dtype != torch.long:
         raise ValueError("calibration must be a 2-D tensor of token ids (sequences, length) of dtype long")
     blocks = transformer_blocks(model)
     was_training = model.training
     model.eval()
-    inputs = first_block_inputs(model, calibration, batch_size)
     rows = []
-    indices = range(len(blocks))
-    for index in progress(indices) if progress else indices:
-        block = blocks[index]
-        hessians = block_hessians(block, inputs)
-        for name, linear in block_linears(block).items():
-            original = linear.weight.detach().to(torch.float64)
-            pruned = pruner(original, hessians[name])
-            if pruned.shape != original.shape or not is_24(pruned):
-                raise RuntimeError(f"the pruner returned a weight that is not 2:4 for block {index} {name}")
-            loss = local_loss(pruned, original, hessians[name])
-            reference = local_loss(torch.zeros_like(original), original, hessians[name])
-            rows.append(LayerReport(index, name, tuple(original.shape), loss, loss / reference).__dict__)
-            linear.weight.copy_(pruned.to(linear.weight.dtype))
-        inputs = [((_hidden(block(*args, **kwargs)),) + tuple(args[1:]), kwargs) for args, kwargs in inputs]
-    model.train(was_training)
+    try:
+        inputs = first_block_inputs(model, calibration, batch_size)
+        for index, block in enumerate(blocks):
+            hessians = block_hessians(block, inputs)
+            for name, linear in block_linears(block).items():
+                original = linear.weight.detach().to(torch.float64)
+                pruned = pruner(original, hessians[name])
+                if pruned.shape != original.shape or not is_24(pruned):
+                    raise RuntimeError(f"the pruner returned a weight that is not 2:4 for block {index} {name}")
+                loss = local_loss(pruned, original, hessians[name])
+                removed = local_loss(torch.zeros_like(original), original, hessians[name])
+                rows.append({"block": index, "name": name, "shape": tuple(original.shape), "local_loss": loss,
+                             "relative_loss": loss / removed})
+                linear.weight.copy_(pruned.to(linear.weight.dtype))
+            inputs = [((_hidden(block(*args, **kwargs)),) + tuple(args[1:]), kwargs) for args, kwargs in inputs]
+    finally:
+        model.train(was_training)
     return pd.DataFrame(rows)
 
 
