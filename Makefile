@@ -6,11 +6,19 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 MATHJAX := _assets/mathjax/tex-mml-chtml.js
 
-.PHONY: help venv book test reproduce bench artifacts scoreboard student clean
+# The test suite runs on two cores: one pytest-xdist worker per core, each notebook (a file)
+# on one worker, one thread each; the slowest tests and notebooks are listed at the end.
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 --durations-min=5
+LINTED := src tests chapters
+
+.PHONY: help venv book test lint format portability reproduce bench artifacts scoreboard student clean
 
 help:
 	@echo "make book       build the HTML book (offline-ready) into _build/html"
-	@echo "make test       the whole test suite (library, notebooks, book, browser)"
+	@echo "make test       the whole test suite (lint, library, notebooks, book, browser)"
+	@echo "make portability  rerun notebooks and tests with other CPU kernels (AVX2, no SIMD, 2 threads)"
+	@echo "make format     format and fix the code with ruff (src, tests, notebook sources)"
 	@echo "make reproduce  re-execute every notebook in place at its book profile"
 	@echo "make bench      benchmarks: ratios against baselines measured in the same run"
 	@echo "make artifacts  train every laboratory language model into the cache (about 20 minutes)"
@@ -38,8 +46,19 @@ book: venv $(MATHJAX)
 	$(BIN)/jupyter-book build --all --warningiserror --nitpick --keep-going .
 	@echo "The book is built. Open: $(CURDIR)/_build/html/index.html"
 
-test: venv $(MATHJAX)
-	$(BIN)/python -m pytest
+lint: venv
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+format: venv
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/ruff check --fix $(LINTED)
+
+test: venv $(MATHJAX) lint
+	$(PYTEST)
+
+portability: venv
+	$(BIN)/python tests/portability.py --workers $(PYTEST_WORKERS)
 
 reproduce: venv
 	$(BIN)/reprobook reproduce

@@ -16,8 +16,10 @@ from reprobook.book.claims import load_claims
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
-NEEDS_BROWSER = ("the browser check needs Debian's chromium and chromium-driver "
-                 "(apt-get install chromium chromium-driver); .ci/run installs them")
+NEEDS_BROWSER = (
+    "the browser check needs Debian's chromium and chromium-driver "
+    "(apt-get install chromium chromium-driver); .ci/run installs them"
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +28,20 @@ def html(tmp_path_factory) -> Path:
         pytest.fail("MathJax is not vendored: run `make book` or `make test`, which copy it from npm")
     output = tmp_path_factory.mktemp("book")
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", "--all", "--warningiserror", "--nitpick",
-         "--keep-going", "--path-output", str(output), str(ROOT)],
-        capture_output=True, text=True, timeout=900,
+        [
+            str(Path(sys.executable).parent / "jupyter-book"),
+            "build",
+            "--all",
+            "--warningiserror",
+            "--nitpick",
+            "--keep-going",
+            "--path-output",
+            str(output),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, "the book build failed or warned:\n" + result.stdout[-4000:] + result.stderr[-4000:]
     return output / "_build" / "html"
@@ -50,11 +63,20 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=1280,1600",
-                 # the network is off: every request that is not a local file goes nowhere
-                 "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1600",
+        # the network is off: every request that is not a local file goes nowhere
+        "--proxy-server=http://127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
@@ -67,8 +89,10 @@ def open_page(browser, page: Path):
 
     browser.get(page.as_uri())
     WebDriverWait(browser, 30).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
-        and d.execute_script("return document.querySelectorAll('mjx-container').length") > 0
+        lambda d: (
+            d.execute_script("return document.readyState") == "complete"
+            and d.execute_script("return document.querySelectorAll('mjx-container').length") > 0
+        )
     )
 
 
@@ -92,6 +116,12 @@ def test_notebook_pages_show_figures_math_and_ledger(html, browser, chapter, nam
     assert figures >= 1, "no figure was drawn"
     assert "verdict   :" in script("return document.body.innerText"), "the claims ledger is not shown"
     assert script("return document.querySelectorAll('mjx-container').length") > 0
+    code = script("return document.querySelectorAll('div.cell_input pre').length")
+    overflowing = script("""
+        return Array.from(document.querySelectorAll('div.cell_input pre'))
+            .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+            .map(pre => pre.innerText.split('\\n').find(line => line.length > 80) || '');""")
+    assert code > 0 and not overflowing, f"code cells wider than the page's column: {overflowing}"
 
 
 def test_exercise_solutions_are_collapsed(html, browser):

@@ -9,8 +9,9 @@ import nbformat
 import pytest
 import yaml
 
-from conftest import NOTEBOOKS, ROOT
+from conftest import CHAPTERS, NOTEBOOKS, ROOT
 from reprobook.atomic import atomic_write_text
+from reprobook.book.claims import load_claims
 from reprobook.book.cli import main
 from reprobook.book.scoreboard import SCOREBOARD_PAGE, render_scoreboard
 
@@ -20,7 +21,10 @@ def test_list_shows_chapters_notebooks_and_parameters(capsys):
     printed = capsys.readouterr().out
     for chapter, name in NOTEBOOKS:
         assert chapter.slug in printed and name in printed
-    assert "iterations = 2000  (smoke: 200; an integer >= 20 and <= 1000000)" in printed
+    assert "    calibration_sequences = 64 (smoke: 8; paper: 1024)\n" in printed
+    assert "calibration windows drawn from the calibration text; an integer >= 1 and <= 100000" in printed
+    assert "profile =" not in printed, "the profile is what a run chooses, not one of its values"
+    assert "    model = 'lab-tiny' (smoke: 'lab-micro'; paper: '~/models/Llama-2-7b-hf')" in printed
 
 
 def test_committed_scoreboard_is_current():
@@ -30,8 +34,13 @@ def test_committed_scoreboard_is_current():
 def test_scoreboard_counts_and_values():
     page = render_scoreboard(ROOT)
     rows = [line for line in page.splitlines() if line.startswith("| [")]
-    total = int(re.search(r"\*\*(\d+) claims:\*\*", page).group(1))
-    assert len(rows) == total
+    claims = int(re.search(r"\*\*(\d+) claims:\*\*", page).group(1))
+    checks = int(re.search(r"\*\*(\d+) checks:\*\*", page).group(1))
+    assert len(rows) == claims + checks
+    reproduction, sanity = page.split("## Sanity checks")
+    for chapter in CHAPTERS:
+        for claim in load_claims(chapter.claims_file).claims:
+            assert f"**{claim.id}**" in (reproduction if claim.kind == "reproduction" else sanity)
     assert not any("not run" in row for row in rows), "every claim has a value from its notebook"
 
 
@@ -48,10 +57,12 @@ def test_student_copies_drop_solutions_and_outputs(tmp_path, capsys):
 
 
 def test_chapters_with_exercises_have_solutions():
-    exercises = sum(nbformat.writes(nbformat.read(c.notebook(n), as_version=4)).count("{exercise}")
-                    for c, n in NOTEBOOKS)
-    solutions = sum(nbformat.writes(nbformat.read(c.notebook(n), as_version=4)).count("{solution-start}")
-                    for c, n in NOTEBOOKS)
+    exercises = sum(
+        nbformat.writes(nbformat.read(c.notebook(n), as_version=4)).count("{exercise}") for c, n in NOTEBOOKS
+    )
+    solutions = sum(
+        nbformat.writes(nbformat.read(c.notebook(n), as_version=4)).count("{solution-start}") for c, n in NOTEBOOKS
+    )
     assert exercises >= 2 and exercises == solutions
 
 
@@ -85,8 +96,12 @@ def test_benchmarks_run_and_print_ratios():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, str(ROOT / "tests" / "benchmarks" / "run.py"), "--quick"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "benchmarks" / "run.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert re.search(r"FBi-PG/Bi-PG +\d+\.\d\dx", result.stdout)
     assert re.search(r"lab-micro .* 2/1 threads +\d+\.\d\dx", result.stdout)
@@ -97,8 +112,13 @@ def test_tables_print_in_one_fixed_format(capsys):
 
     from reprobook.book.tables import fixed_format, print_table
 
-    assert [fixed_format(v) for v in (0.0, 1.5, -0.001234, 12345.0, float("nan"))] == \
-        ["0.000", "1.500", "-1.234e-03", "1.234e+04", "nan"]
+    assert [fixed_format(v) for v in (0.0, 1.5, -0.001234, 12345.0, float("nan"))] == [
+        "0.000",
+        "1.500",
+        "-1.234e-03",
+        "1.234e+04",
+        "nan",
+    ]
     print_table(pd.DataFrame({"gap": [0.5, 1e-5]}), index=False)
     assert capsys.readouterr().out.split() == ["gap", "0.500", "1.000e-05"]
 
@@ -115,8 +135,12 @@ def test_models_command_reports_and_builds(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("REPROBOOK_CACHE", str(tmp_path))
     assert cache_root() == tmp_path
     assert main(["--root", str(ROOT), "models", "lab-micro"]) == 0
+    assert "lab-micro: pinned, shipped at" in capsys.readouterr().out
+    assert main(["--root", str(ROOT), "models", "lab-micro", "--seed", "1"]) == 0
     assert "lab-micro: not built" in capsys.readouterr().out
-    assert main(["--root", str(ROOT), "models", "lab-micro", "--build", "--quiet"]) == 0
-    assert "lab-micro: 49,344 parameters, cached" in capsys.readouterr().out
-    assert main(["--root", str(ROOT), "models", "lab-micro"]) == 0
+    assert main(["--root", str(ROOT), "models", "lab-micro", "--seed", "1", "--build", "--quiet"]) == 0
+    assert "lab-micro: 49,344 parameters, ready" in capsys.readouterr().out
+    assert main(["--root", str(ROOT), "models", "lab-micro", "--seed", "1"]) == 0
     assert f"lab-micro: cached at {tmp_path}" in capsys.readouterr().out
+    assert main(["--root", str(ROOT), "models", "lab-huge"]) == 2
+    assert "unknown laboratory model 'lab-huge'" in capsys.readouterr().err

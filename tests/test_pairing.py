@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import jupytext
 import nbformat
 import pytest
 import yaml
@@ -16,8 +17,8 @@ from reprobook.book.notebooks import pair_differences
 def test_py_and_ipynb_hold_the_same_cells(item):
     chapter, name = item
     differences = pair_differences(chapter.source(name))
-    assert not differences, (
-        "the pair is out of sync; edit the .py, then run `make reproduce`:\n" + "\n".join(differences)
+    assert not differences, "the pair is out of sync; edit the .py, then run `make reproduce`:\n" + "\n".join(
+        differences
     )
 
 
@@ -47,3 +48,22 @@ def test_table_of_contents_lists_every_notebook():
     for chapter, name in NOTEBOOKS:
         assert f"chapters/{chapter.slug}/{name}" in files
         assert f"chapters/{chapter.slug}/index" in files
+
+
+#: The widest code line the book's page shows without a scroll bar (see chapters/ruff.toml and
+#: the browser check in test_book.py, which measures it).
+CODE_WIDTH = 88
+
+
+@pytest.mark.parametrize("item", NOTEBOOKS, ids=notebook_id)
+def test_code_cells_fit_the_page(item):
+    chapter, name = item
+    cells = jupytext.read(chapter.source(name)).cells
+    long = [
+        f"cell {index}: {len(line)} characters: {line.strip()[:60]}"
+        for index, cell in enumerate(cells)
+        if cell.cell_type == "code"
+        for line in cell.source.splitlines()
+        if len(line) > CODE_WIDTH
+    ]
+    assert not long, f"code lines wider than {CODE_WIDTH} characters (`make format`, then shorten):\n" + "\n".join(long)

@@ -18,10 +18,13 @@ notebooks:
       method: {type: str, choices: [adam, sgd], help: the optimizer}
       sizes: {type: "list[int]", min: 1, help: the model sizes}
       verbose: {type: bool, help: print more}
+      model: {type: model, help: the model}
+      texts: {type: "list[text]", help: the texts}
+      folder: {type: path, help: a folder}
     profiles:
       smoke: {iterations: 10}
       book: {}
-      paper: {iterations: 1000, sizes: [64, 128]}
+      paper: {iterations: 1000, sizes: [64, 128], model: ~/models/big, texts: [/data/c4.txt], folder: ./out}
 """
 
 
@@ -54,23 +57,50 @@ def test_valid_values_pass(spec):
     assert spec.validate(values) == values
 
 
-@pytest.mark.parametrize("name, value, expected", [
-    ("iterations", 5, "'iterations' of demo/01_demo must be an integer >= 10 and <= 1000, got 5"),
-    ("iterations", 10.0, "must be an integer"),
-    ("iterations", True, "must be an integer"),
-    ("rate", -0.1, "'rate' .* >= 0.0"),
-    ("rate", float("nan"), "'rate'"),
-    ("method", "lbfgs", r"one of \['adam', 'sgd'\]"),
-    ("sizes", [], "non-empty list"),
-    ("sizes", [4, 0], "'sizes'"),
-    ("sizes", 4, "'sizes'"),
-    ("verbose", "yes", "true or false"),
-    ("profile", "weekly", "'profile'"),
-    ("seed", -1, "'seed'"),
-])
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("iterations", 5, "'iterations' of demo/01_demo must be an integer >= 10 and <= 1000, got 5"),
+        ("iterations", 10.0, "must be an integer"),
+        ("iterations", True, "must be an integer"),
+        ("rate", -0.1, "'rate' .* >= 0.0"),
+        ("rate", float("nan"), "'rate'"),
+        ("method", "lbfgs", r"one of \['adam', 'sgd'\]"),
+        ("sizes", [], "non-empty list"),
+        ("sizes", [4, 0], "'sizes'"),
+        ("sizes", 4, "'sizes'"),
+        ("verbose", "yes", "true or false"),
+        ("profile", "weekly", "'profile'"),
+        ("seed", -1, "'seed'"),
+    ],
+)
 def test_bad_values_name_the_parameter(spec, name, value, expected):
     with pytest.raises(ParameterError, match=expected):
         spec.validate({name: value})
+
+
+def test_parameters_that_name_things(spec, tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("some text")
+    values = {"model": "lab-tiny", "texts": ["validation", str(text)], "folder": str(tmp_path)}
+    assert spec.validate(values) == values
+    assert spec.validate({"model": str(tmp_path)}) == {"model": str(tmp_path)}
+    with pytest.raises(
+        ParameterError, match=r"'model' .* laboratory model name \['lab-micro', 'lab-small', 'lab-tiny'\]"
+    ):
+        spec.validate({"model": "lab-huge"})
+    with pytest.raises(ParameterError, match="existing local checkpoint folder"):
+        spec.validate({"model": str(text)})  # a file is not a checkpoint folder
+    with pytest.raises(ParameterError, match="'texts'.*each a split of the book's corpus"):
+        spec.validate({"texts": ["validation", str(tmp_path / "missing.txt")]})
+    with pytest.raises(ParameterError, match="'folder'.*an existing local file or folder"):
+        spec.validate({"folder": str(tmp_path / "missing")})
+    # a profile's paths need not exist when profiles.yml is read, only when a run starts
+    assert spec.profile_values("paper", local_files=False)["model"] == "~/models/big"
+    with pytest.raises(ParameterError, match="got '~/models/big'"):
+        spec.profile_values("paper")
+    with pytest.raises(ParameterError, match="'model'"):
+        spec.validate({"model": "lab-hug"}, local_files=False)  # a typo is no path either
 
 
 def test_unknown_parameter_is_rejected(spec):
@@ -79,7 +109,15 @@ def test_unknown_parameter_is_rejected(spec):
 
 
 def test_profiles_apply_and_are_checked(spec, tmp_path):
-    assert spec.profile_values("paper") == {"iterations": 1000, "sizes": [64, 128], "profile": "paper"}
+    assert spec.profile_values("smoke") == {"iterations": 10, "profile": "smoke"}
+    assert spec.profile_values("paper", local_files=False) == {
+        "iterations": 1000,
+        "sizes": [64, 128],
+        "model": "~/models/big",
+        "texts": ["/data/c4.txt"],
+        "folder": "./out",
+        "profile": "paper",
+    }
     with pytest.raises(ParameterError, match="unknown profile 'nightly'"):
         spec.profile_values("nightly")
     broken = tmp_path / "broken.yml"
@@ -91,14 +129,17 @@ def test_profiles_apply_and_are_checked(spec, tmp_path):
         load_profiles(broken)
 
 
-@pytest.mark.parametrize("name, text, value", [
-    ("iterations", "20", 20),
-    ("rate", "1", 1.0),
-    ("rate", "1e-3", 0.001),
-    ("method", "adam", "adam"),
-    ("sizes", "[1, 2, 3]", [1, 2, 3]),
-    ("verbose", "true", True),
-])
+@pytest.mark.parametrize(
+    "name, text, value",
+    [
+        ("iterations", "20", 20),
+        ("rate", "1", 1.0),
+        ("rate", "1e-3", 0.001),
+        ("method", "adam", "adam"),
+        ("sizes", "[1, 2, 3]", [1, 2, 3]),
+        ("verbose", "true", True),
+    ],
+)
 def test_command_line_values_are_parsed(spec, name, text, value):
     assert spec.parse(name, text) == value
 

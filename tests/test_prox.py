@@ -25,8 +25,9 @@ def brute_force_prox(h, v, step, bounds=None):
     result = []
     for i, v_i in enumerate(v):
         interval = bounds(i) if bounds else (v_i - 100.0, v_i + 100.0)
-        best = minimize_scalar(lambda x: step * h(i, x) + 0.5 * (x - v_i) ** 2, bounds=interval,
-                               method="bounded", options={"xatol": 1e-11})
+        best = minimize_scalar(
+            lambda x: step * h(i, x) + 0.5 * (x - v_i) ** 2, bounds=interval, method="bounded", options={"xatol": 1e-11}
+        )
         result.append(best.x)
     return np.array(result)
 
@@ -65,13 +66,16 @@ def test_project_box_closed_form_and_brute_force():
 def test_prox_box_plus_squared_closed_form_and_brute_force():
     # v / (1 + s·η) = 6 / 3 = 2, then clipped to [−1, 1].
     np.testing.assert_allclose(prox_box_plus_squared([6.0, 0.9], 1.0, 2.0, -1.0, 1.0), [1.0, 0.3])
-    expected = brute_force_prox(lambda i, x: 0.5 * 0.8 * x ** 2, V, 1.5, bounds=lambda i: (LOWER[i], UPPER[i]))
+    expected = brute_force_prox(lambda i, x: 0.5 * 0.8 * x**2, V, 1.5, bounds=lambda i: (LOWER[i], UPPER[i]))
     np.testing.assert_allclose(prox_box_plus_squared(V, 1.5, 0.8, LOWER, UPPER), expected, atol=1e-7)
 
 
 def test_step_zero_is_the_identity():
-    for operator in (lambda v: prox_l1(v, 0.0, CENTER), lambda v: prox_squared_distance(v, 0.0, CENTER),
-                     lambda v: soft_threshold(v, 0.0)):
+    for operator in (
+        lambda v: prox_l1(v, 0.0, CENTER),
+        lambda v: prox_squared_distance(v, 0.0, CENTER),
+        lambda v: soft_threshold(v, 0.0),
+    ):
         np.testing.assert_array_equal(operator(V), V)
 
 

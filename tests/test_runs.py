@@ -9,35 +9,38 @@ import nbformat
 import papermill
 import pytest
 
-from conftest import CHAPTERS, NOTEBOOKS, ROOT, notebook_id
+from conftest import CHAPTERS, NOTEBOOKS, ROOT
 from reprobook.book.cli import main
 
 pytestmark = pytest.mark.slow
 
 
 def reprobook(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "reprobook.book.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "reprobook.book.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)
 def test_smoke_profile_runs_every_notebook(chapter, tmp_path):
     result = reprobook("run", chapter.slug, "--profile", "smoke", "--quiet", "--output", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "WARNING" not in result.stderr, "the kernel's warnings must not reach the reader's terminal"
     for name in chapter.notebooks():
         output = tmp_path / f"{name}-smoke.ipynb"
         assert f"wrote {output}" in result.stdout
         executed = nbformat.read(output, as_version=4)
         injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
-        assert len(injected) == 1 and "profile = \"smoke\"" in injected[0].source
+        assert len(injected) == 1 and 'profile = "smoke"' in injected[0].source
         ledger = executed.cells[-1].outputs[0].text
         assert "not judged at this profile" in ledger
 
 
 def test_overrides_make_a_custom_run(tmp_path):
     chapter, name = NOTEBOOKS[0]
-    result = reprobook("run", chapter.slug, name[:2], "--profile", "smoke", "-p", "seed", "3",
-                       "--quiet", "--output", str(tmp_path))
+    result = reprobook(
+        "run", chapter.slug, name[:2], "--profile", "smoke", "-p", "seed", "3", "--quiet", "--output", str(tmp_path)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     executed = nbformat.read(tmp_path / f"{name}-smoke-custom.ipynb", as_version=4)
     injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", []))
@@ -49,14 +52,27 @@ def injected_index(notebook) -> int:
     return next(i for i, c in enumerate(notebook.cells) if "injected-parameters" in c.metadata.get("tags", []))
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["-p", "iterations", "-5"], "parameter 'iterations' of fbipg/01_method_and_rates must be an integer >= 20"),
-    (["-p", "iteratons", "5"], "unknown parameter 'iteratons'"),
-    (["-p", "gamma", "fast"], "parameter 'gamma'"),
-    (["--profile", "nightly"], "invalid choice: 'nightly'"),
-])
-def test_bad_parameters_stop_the_cli_before_any_work(arguments, message, tmp_path):
-    result = reprobook("run", "fbipg", "01", "--quiet", "--output", str(tmp_path), *arguments)
+@pytest.mark.parametrize(
+    "notebook, arguments, message",
+    [
+        ("fbipg/01", ["-p", "iterations", "-5"], "parameter 'iterations' of fbipg/01_method_and_rates must be"),
+        ("fbipg/01", ["-p", "iteratons", "5"], "unknown parameter 'iteratons'"),
+        ("fbipg/01", ["-p", "gamma", "fast"], "parameter 'gamma'"),
+        ("fbipg/01", ["--profile", "nightly"], "invalid choice: 'nightly'"),
+        # parameters that name things: a model, a text, a local path
+        (
+            "prox24/03",
+            ["-p", "model", "lab-huge"],
+            "parameter 'model' of prox24/03_pruning_lab_llama must be a laboratory "
+            "model name ['lab-micro', 'lab-small', 'lab-tiny'] or an existing local checkpoint folder, got 'lab-huge'",
+        ),
+        ("prox24/03", ["-p", "evaluation_texts", "[validation, ~/no/such/text.txt]"], "parameter 'evaluation_texts'"),
+        ("prox24/03", ["-p", "calibration_text", "training"], "a split of the book's corpus ['train', 'validation'"),
+        ("prox24/03", ["--profile", "paper"], "an existing local checkpoint folder, got '~/models/Llama-2-7b-hf'"),
+    ],
+)
+def test_bad_parameters_stop_the_cli_before_any_work(notebook, arguments, message, tmp_path):
+    result = reprobook("run", *notebook.split("/"), "--quiet", "--output", str(tmp_path), *arguments)
     assert result.returncode == 2
     assert message in result.stderr
     assert not list(tmp_path.iterdir()), "nothing may run before the parameters are checked"
@@ -72,17 +88,23 @@ def test_unknown_chapter_and_notebook(capsys):
 def test_plain_papermill_with_a_bad_parameter_fails_in_the_setup_cell(tmp_path):
     chapter, name = NOTEBOOKS[0]
     with pytest.raises(papermill.PapermillExecutionError) as error:
-        papermill.execute_notebook(str(chapter.notebook(name)), str(tmp_path / "bad.ipynb"),
-                                   parameters={"iterations": 0}, cwd=str(chapter.folder),
-                                   kernel_name="python3", progress_bar=False)
+        papermill.execute_notebook(
+            str(chapter.notebook(name)),
+            str(tmp_path / "bad.ipynb"),
+            parameters={"iterations": 0},
+            cwd=str(chapter.folder),
+            kernel_name="python3",
+            progress_bar=False,
+        )
     assert error.value.ename == "ParameterError"
     assert "parameter 'iterations' of fbipg/01_method_and_rates must be an integer >= 20" in error.value.evalue
 
 
 def test_a_failed_run_keeps_its_partial_notebook(tmp_path):
     # fit_start beyond the last iteration passes validation but leaves no points to fit.
-    result = reprobook("run", "fbipg", "01", "--profile", "smoke", "-p", "fit_start", "100000",
-                       "--quiet", "--output", str(tmp_path))
+    result = reprobook(
+        "run", "fbipg", "01", "--profile", "smoke", "-p", "fit_start", "100000", "--quiet", "--output", str(tmp_path)
+    )
     assert result.returncode == 1
     partial = tmp_path / "01_method_and_rates-smoke-custom.ipynb"
     assert f"the partial notebook is kept at {partial}" in result.stderr

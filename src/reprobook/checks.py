@@ -19,9 +19,7 @@ def check_real(name, value, lower=-math.inf, upper=math.inf, *, open_lower=False
     value = float(value)
     above = value > lower if open_lower else value >= lower
     if not (math.isfinite(value) and above and value <= upper):
-        raise ValueError(
-            f"{name} must be a finite number{_describe_range(lower, upper, open_lower)}, got {value!r}"
-        )
+        raise ValueError(f"{name} must be a finite number{_describe_range(lower, upper, open_lower)}, got {value!r}")
     return value
 
 

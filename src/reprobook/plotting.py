@@ -13,8 +13,9 @@ def book_style() -> None:
     plt.rcParams.update({"figure.figsize": (10, 4), "figure.dpi": 90, "savefig.dpi": 90, "legend.fontsize": 9})
 
 
-def loglog_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str, title: str,
-                  references: tuple[int, ...] = ()) -> None:
+def loglog_curves(
+    ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: str, title: str, references: tuple[int, ...] = ()
+) -> None:
     """Draw ``label -> (k, values)`` on log-log axes, k ≥ 1 and values > 0 only.
 
     ``references`` adds dashed guide lines C/k^p for each power p, anchored at
@@ -29,8 +30,14 @@ def loglog_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], ylabel: 
         anchor = values[1] if len(values) > 1 and values[1] > 0 else 1.0
         for power in references:
             ax.loglog(grid, anchor * grid ** (-power), ls="--", lw=1, color="gray", alpha=0.7)
-            ax.annotate(f"$1/k^{power}$" if power != 1 else "$1/k$", (grid[-1], anchor * grid[-1] ** (-power)),
-                        fontsize=8, color="gray", ha="right", va="bottom")
+            ax.annotate(
+                f"$1/k^{power}$" if power != 1 else "$1/k$",
+                (grid[-1], anchor * grid[-1] ** (-power)),
+                fontsize=8,
+                color="gray",
+                ha="right",
+                va="bottom",
+            )
     ax.set_xlabel("iteration k")
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -46,6 +46,8 @@ def main(quick: bool = False) -> list[str]:
     for name in names:
         spec = MODEL_SPECS[name]
         one, two = tokens_per_second(spec, 1, steps), tokens_per_second(spec, 2, steps)
-        lines.append(f"{name:10s} 1 thread {one:9.0f} tok/s  2 threads {two:9.0f} tok/s  "
-                     f"2/1 threads {two / one:5.2f}x  (recipe uses {spec.training.threads})")
+        lines.append(
+            f"{name:10s} 1 thread {one:9.0f} tok/s  2 threads {two:9.0f} tok/s  "
+            f"2/1 threads {two / one:5.2f}x  (recipe uses {spec.training.threads})"
+        )
     return lines

@@ -33,6 +33,7 @@ TOKENS = [1, 16, 128, 1024, 4096, 16384]
 def timed(function) -> float:
     """Median seconds per call measured by torch.utils.benchmark (synchronizes CUDA)."""
     from torch.utils.benchmark import Timer
+
     return Timer(stmt="function()", globals={"function": function}).blocked_autorange(min_run_time=0.5).median
 
 
@@ -45,9 +46,17 @@ def matmul_row(out_features, in_features, tokens, device, dtype, generator):
     error = float((dense.float() - sparse.float()).abs().max() / dense.float().abs().max())
     dense_seconds = timed(lambda: F.linear(x, weight))
     sparse_seconds = timed(lambda: layer(x))
-    return {"out": out_features, "in": in_features, "tokens": tokens, "kernel": layer.uses_kernel,
-            "relative_error": error, "agree": error < 2e-2, "dense_ms": dense_seconds * 1e3,
-            "sparse_ms": sparse_seconds * 1e3, "speedup": dense_seconds / sparse_seconds}
+    return {
+        "out": out_features,
+        "in": in_features,
+        "tokens": tokens,
+        "kernel": layer.uses_kernel,
+        "relative_error": error,
+        "agree": error < 2e-2,
+        "dense_ms": dense_seconds * 1e3,
+        "sparse_ms": sparse_seconds * 1e3,
+        "speedup": dense_seconds / sparse_seconds,
+    }
 
 
 def pruner_row(out_features, in_features, device, generator):
@@ -87,29 +96,52 @@ def main(argv: list[str] | None = None) -> int:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (dry run)"
     print(f"device: {name}; torch {torch.__version__}; dtype {str(dtype).removeprefix('torch.')}")
     matmuls = []
-    print(f"{'out':>6} {'in':>6} {'tokens':>6} {'kernel':>6} {'rel. error':>10} {'dense ms':>9} {'2:4 ms':>9} "
-          f"{'speedup':>7}")
+    print(
+        f"{'out':>6} {'in':>6} {'tokens':>6} {'kernel':>6} {'rel. error':>10} {'dense ms':>9} {'2:4 ms':>9} "
+        f"{'speedup':>7}"
+    )
     for out_features, in_features in shapes:
         for count in tokens:
             try:
                 row = matmul_row(out_features, in_features, count, device, dtype, generator)
             except (RuntimeError, ValueError) as error:  # a kernel that refuses a shape: record it, go on
-                matmuls.append({"out": out_features, "in": in_features, "tokens": count, "agree": False,
-                                "error": f"{type(error).__name__}: {error}"})
+                matmuls.append(
+                    {
+                        "out": out_features,
+                        "in": in_features,
+                        "tokens": count,
+                        "agree": False,
+                        "error": f"{type(error).__name__}: {error}",
+                    }
+                )
                 print(f"{out_features:6d} {in_features:6d} {count:6d} failed: {matmuls[-1]['error'][:200]}")
                 continue
             matmuls.append(row)
-            print(f"{row['out']:6d} {row['in']:6d} {row['tokens']:6d} {str(row['kernel']):>6} "
-                  f"{row['relative_error']:10.1e} {row['dense_ms']:9.3f} {row['sparse_ms']:9.3f} "
-                  f"{row['speedup']:7.2f}")
+            print(
+                f"{row['out']:6d} {row['in']:6d} {row['tokens']:6d} {str(row['kernel']):>6} "
+                f"{row['relative_error']:10.1e} {row['dense_ms']:9.3f} {row['sparse_ms']:9.3f} "
+                f"{row['speedup']:7.2f}"
+            )
     pruners = [pruner_row(o, i, device, generator) for o, i in prune_shapes]
     for row in pruners:
-        print(f"pruning one {row['out']} x {row['in']} layer: Wanda {row['wanda_s']:.3f} s, "
-              f"SparseGPT {row['sparsegpt_s']:.3f} s, prox {row['prox_s']:.3f} s")
+        print(
+            f"pruning one {row['out']} x {row['in']} layer: Wanda {row['wanda_s']:.3f} s, "
+            f"SparseGPT {row['sparsegpt_s']:.3f} s, prox {row['prox_s']:.3f} s"
+        )
     if args.out:
-        atomic_write_text(args.out, json.dumps({"device": name, "torch": torch.__version__,
-                                                "dtype": str(dtype), "matmul": matmuls, "pruning": pruners},
-                                               indent=1))
+        atomic_write_text(
+            args.out,
+            json.dumps(
+                {
+                    "device": name,
+                    "torch": torch.__version__,
+                    "dtype": str(dtype),
+                    "matmul": matmuls,
+                    "pruning": pruners,
+                },
+                indent=1,
+            ),
+        )
     return 0 if all(row["agree"] for row in matmuls) else 1
 
 

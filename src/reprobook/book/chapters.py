@@ -33,8 +33,7 @@ def find_book_root(start: str | os.PathLike | None = None) -> Path:
         if (folder / "_toc.yml").is_file() and (folder / "chapters").is_dir():
             return folder
     raise FileNotFoundError(
-        f"no book found at or above {here}: run from the book's folder "
-        f"or set {ROOT_ENVIRONMENT_VARIABLE}"
+        f"no book found at or above {here}: run from the book's folder or set {ROOT_ENVIRONMENT_VARIABLE}"
     )
 
 

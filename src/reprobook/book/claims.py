@@ -5,6 +5,31 @@ absent only for the appendix, whose claims are the book's own guarantees. A
 notebook records one measured value per claim and prints the ledger as its last
 cell; the cell fails when a verdict observed at the claim's profile differs from
 the verdict recorded in the file, so a changed result cannot pass unnoticed.
+
+Each entry has a ``kind``. A ``reproduction`` claim tests something the paper (or the
+book) asserts that could have come out otherwise; only these count in the scoreboard's
+score. A ``sanity`` check tests what holds by construction or by an identity (a method
+that cannot return anything but a 2:4 weight, two methods that coincide on a
+low-rank problem): it guards the code, is judged the same way, and is listed apart.
+Every entry also states, in ``fails_if``, the result that would make it
+``not-reproduced``.
+
+**How a measured value is printed** (:func:`format_measured`, the one rule of the
+book). nbval compares the printed ledger exactly, on CPUs whose BLAS and SIMD
+kernels round differently, so a ledger prints only digits that every CPU agrees on:
+
+* each claim declares ``digits``, the significant digits of its metric that are
+  stable (round-off and kernel choice move only later digits); the value is printed
+  rounded to them, in fixed notation between 1e-3 and 1e6, else in scientific notation;
+* a claim whose metric can sit at round-off level (an error that is zero in exact
+  arithmetic) declares ``roundoff``, a power of ten above any round-off its
+  computation makes: a value below it prints as the bound ``< 1e-10``, never as noise;
+* equal values print equal (``-0.0`` prints as ``0``).
+
+One case no printing rule can remove: a value within its CPU-to-CPU noise of a
+rounding boundary (0.97049998 on one CPU, 0.97050001 on another, printed to three
+digits) prints differently. ``make portability`` finds such a claim, and the fix is
+fewer ``digits`` for it, never a looser test.
 """
 
 from __future__ import annotations
@@ -13,12 +38,14 @@ import math
 import operator
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from reprobook.book.yaml_files import read_yaml
 
 VERDICTS = ("reproduced", "reproduced-in-direction", "not-reproduced")
+KINDS = ("reproduction", "sanity")
 COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 _TEST_SCHEMA = {
@@ -55,12 +82,24 @@ CLAIMS_SCHEMA = {
             "items": {
                 "type": "object",
                 "required": [
-                    "id", "notebook", "statement", "paper_value", "paper_source",
-                    "metric", "profile", "test", "verdict", "reason",
+                    "id",
+                    "kind",
+                    "notebook",
+                    "statement",
+                    "paper_value",
+                    "paper_source",
+                    "metric",
+                    "profile",
+                    "test",
+                    "fails_if",
+                    "verdict",
+                    "reason",
                 ],
                 "additionalProperties": False,
                 "properties": {
                     "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
+                    "kind": {"enum": list(KINDS)},
+                    "fails_if": {"type": "string", "minLength": 10},
                     "notebook": {"type": "string", "pattern": r"^\d\d_[a-z0-9_]+$"},
                     "statement": {"type": "string", "minLength": 10},
                     "paper_value": {"type": ["number", "null"]},
@@ -69,7 +108,8 @@ CLAIMS_SCHEMA = {
                     "profile": {"enum": ["smoke", "book", "paper"]},
                     "test": _TEST_SCHEMA,
                     "direction": _TEST_SCHEMA,
-                    "format": {"type": "string", "pattern": r"^\.\d+[efg]$"},
+                    "digits": {"type": "integer", "minimum": 1, "maximum": 6},
+                    "roundoff": {"type": "number", "exclusiveMinimum": 0},
                     "verdict": {"enum": list(VERDICTS)},
                     "reason": {"type": "string", "minLength": 10},
                 },
@@ -89,8 +129,8 @@ class Test:
     def passes(self, value: float) -> bool:
         return not math.isnan(value) and COMPARISONS[self.compare](value, self.threshold)
 
-    def describe(self, fmt: str) -> str:
-        return f"measured {self.compare} {format(self.threshold, fmt)}"
+    def describe(self) -> str:
+        return f"measured {self.compare} {self.threshold:g}"
 
 
 @dataclass(frozen=True)
@@ -98,6 +138,7 @@ class Claim:
     """One claim of a paper, with the test this book applies to it."""
 
     id: str
+    kind: str
     notebook: str
     statement: str
     paper_value: float | None
@@ -106,7 +147,9 @@ class Claim:
     profile: str
     test: Test
     direction: Test | None
-    format: str
+    digits: int
+    roundoff: float | None
+    fails_if: str
     verdict: str
     reason: str
 
@@ -121,7 +164,16 @@ class Claim:
     def paper_text(self) -> str:
         if self.paper_value is None:
             return "not available"
-        return format(self.paper_value, self.format)
+        return format_measured(self.paper_value, self.digits)
+
+    def measured_text(self, value: float) -> str:
+        """How the ledger prints a value this book measured (see the module's docstring)."""
+        return format_measured(value, self.digits, self.roundoff)
+
+    def test_text(self) -> str:
+        """The test, and the direction test when there is one, as the ledger prints them."""
+        text = self.test.describe()
+        return text + (f"; in direction if {self.direction.describe()}" if self.direction else "")
 
 
 @dataclass(frozen=True)
@@ -145,14 +197,17 @@ def load_claims(path: str | Path) -> ChapterClaims:
     path = Path(path).resolve()
     data = read_yaml(path, CLAIMS_SCHEMA, ClaimsFileError, "claims")
     claims = tuple(_claim_from_dict(item) for item in data["claims"])
+    for claim in claims:
+        if claim.roundoff is not None and not _is_power_of_ten(claim.roundoff):
+            raise ClaimsFileError(
+                f"{path}: claim {claim.id!r}: roundoff must be a power of ten such as 1e-10, got {claim.roundoff!r}"
+            )
     ids = [c.id for c in claims]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})
     if duplicated:
         raise ClaimsFileError(f"{path}: claim ids must be unique, repeated: {duplicated}")
     if data["chapter"] != path.parent.name:
-        raise ClaimsFileError(
-            f"{path}: chapter is {data['chapter']!r} but the folder is {path.parent.name!r}"
-        )
+        raise ClaimsFileError(f"{path}: chapter is {data['chapter']!r} but the folder is {path.parent.name!r}")
     return ChapterClaims(chapter=data["chapter"], paper=data.get("paper"), claims=claims)
 
 
@@ -160,6 +215,7 @@ def _claim_from_dict(item: dict[str, Any]) -> Claim:
     direction = item.get("direction")
     return Claim(
         id=item["id"],
+        kind=item["kind"],
         notebook=item["notebook"],
         statement=item["statement"].strip(),
         paper_value=item["paper_value"],
@@ -168,10 +224,35 @@ def _claim_from_dict(item: dict[str, Any]) -> Claim:
         profile=item["profile"],
         test=Test(**item["test"]),
         direction=Test(**direction) if direction else None,
-        format=item.get("format", ".4f"),
+        digits=item.get("digits", 3),
+        roundoff=item.get("roundoff"),
+        fails_if=item["fails_if"].strip(),
         verdict=item["verdict"],
         reason=item["reason"].strip(),
     )
+
+
+def _is_power_of_ten(value: float) -> bool:
+    return value > 0 and math.isclose(10 ** round(math.log10(value)), value, rel_tol=1e-9)
+
+
+def format_measured(value: float, digits: int, roundoff: float | None = None) -> str:
+    """``value`` as a ledger prints it: ``digits`` significant digits, or ``< roundoff``.
+
+    Fixed notation for 1e-3 <= |value| < 1e6 (``0.970``, ``-1.99``, ``43.0``), scientific
+    notation otherwise (``1.76e-06``); a value below ``roundoff`` in magnitude prints as
+    the bound (``< 1e-10``); NaN prints as ``nan``.
+    """
+    if math.isnan(value):
+        return "nan"
+    if roundoff is not None and abs(value) < roundoff:
+        return f"< {roundoff:.0e}"
+    rounded = Decimal(f"{value:.{digits - 1}e}")
+    if rounded.is_zero():
+        rounded = abs(rounded)
+    if rounded.is_zero() or 1e-3 <= abs(rounded) < 1e6:
+        return format(rounded, "f")
+    return f"{value:.{digits - 1}e}"
 
 
 class ClaimVerdictMismatch(AssertionError):
@@ -237,8 +318,7 @@ class ClaimsLedger:
         if mismatches:
             raise ClaimVerdictMismatch(
                 "verdicts differ from claims.yml (rerun at the book profile, then update "
-                "claims.yml with an honest reason if the result really changed): "
-                + "; ".join(mismatches)
+                "claims.yml with an honest reason if the result really changed): " + "; ".join(mismatches)
             )
 
 
@@ -249,20 +329,19 @@ def format_ledger_entry(chapter: str, claim: Claim, value: float, observed: str,
     else:
         status = f"not judged at this profile (recorded at {claim.profile}: {claim.verdict})"
     lines = [
-        f"claim {chapter}/{claim.id}",
+        f"claim {chapter}/{claim.id}" + (" (sanity check)" if claim.kind == "sanity" else ""),
         f"  statement : {claim.statement}",
         f"  paper     : {claim.paper_text()} ({claim.paper_source})",
         f"  metric    : {claim.metric}",
-        f"  measured  : {format(value, claim.format)}",
-        f"  test      : {claim.test.describe(claim.format)}"
-        + (f"; in direction if {claim.direction.describe(claim.format)}" if claim.direction else ""),
+        f"  measured  : {claim.measured_text(value)}",
+        f"  test      : {claim.test_text()}",
         f"  verdict   : {observed}, {status}",
     ]
     return "\n".join(lines) + "\n"
 
 
-_ENTRY = re.compile(r"^claim (?P<chapter>[a-z0-9_]+)/(?P<id>[a-z0-9-]+)$")
-_MEASURED = re.compile(r"^  measured  : (?P<value>\S+)$")
+_ENTRY = re.compile(r"^claim (?P<chapter>[a-z0-9_]+)/(?P<id>[a-z0-9-]+)( \(sanity check\))?$")
+_MEASURED = re.compile(r"^  measured  : (?P<value>\S.*)$")
 
 
 def parse_ledger(text: str) -> dict[str, str]:

@@ -27,16 +27,24 @@ from reprobook.book.scoreboard import SCOREBOARD_PAGE, render_scoreboard
 
 
 def command_list(args: argparse.Namespace) -> int:
+    """Each notebook's parameters: the book value, each other profile's own value, what is allowed."""
     for chapter in list_chapters(args.root):
         print(f"{chapter.slug}")
         profiles = load_profiles(chapter.profiles_file)
         for notebook in chapter.notebooks():
-            print(f"  {notebook}")
+            print(f"  {notebook}  (profiles: {', '.join(PROFILE_NAMES)})")
             defaults = default_parameters(chapter.source(notebook))
             spec = profiles[notebook]
             for name, parameter in spec.parameters.items():
-                smoke = spec.value_in("smoke", name, defaults)
-                print(f"    {name} = {defaults.get(name)!r}  (smoke: {smoke!r}; {parameter.allowed()}): {parameter.help}")
+                if name == "profile":  # the profile is what a run chooses, not a value of one
+                    continue
+                others = [
+                    f"{profile}: {spec.value_in(profile, name, defaults)!r}"
+                    for profile in PROFILE_NAMES
+                    if profile != "book" and name in spec.profiles[profile]
+                ]
+                shown = f"{name} = {defaults.get(name)!r}" + (f" ({'; '.join(others)})" if others else "")
+                print(f"    {shown}\n      {parameter.help}; {parameter.allowed()}")
     return 0
 
 
@@ -95,29 +103,43 @@ def command_student(args: argparse.Namespace) -> int:
             path = output_folder / chapter.slug / f"{name}.ipynb"
             atomic_write_text(path, nbformat.writes(copy) + "\n")
             print(f"wrote {path}")
-    print("student copies need the chapter's profiles.yml and claims.yml beside them: "
-          "copy them, or open the notebooks from the chapter folders")
+    print(
+        "student copies need the chapter's profiles.yml and claims.yml beside them: "
+        "copy them, or open the notebooks from the chapter folders"
+    )
     return 0
 
 
 def command_models(args: argparse.Namespace) -> int:
-    from reprobook.lm.lab import cached_entry, pretrained
-    from reprobook.lm.models import MODEL_SPECS
+    from reprobook.lm.corpus import load_corpus
+    from reprobook.lm.lab import cached_entry, pin_model, pinned_entry, pretrained
+    from reprobook.lm.models import MODEL_SPECS, get_spec
 
     names = args.names or sorted(MODEL_SPECS)
     for name in names:
-        if args.build:
-            lab = pretrained(name, seed=args.seed, progress=not args.quiet)
-            print(f"{name}: {lab.info['parameters']:,} parameters, cached")
+        get_spec(name)  # an unknown name fails before any work
+    corpus = load_corpus()
+    for name in names:
+        if args.pin:
+            print(f"{name}: pinned at {pin_model(name, seed=args.seed, corpus=corpus, progress=not args.quiet)}")
+        elif args.build:
+            lab = pretrained(name, seed=args.seed, corpus=corpus, progress=not args.quiet)
+            print(f"{name}: {lab.info['parameters']:,} parameters, ready")
+        elif (artifact := pinned_entry(name, args.seed, corpus)) is not None:
+            print(f"{name}: pinned, shipped at {artifact}")
         else:
-            entry = cached_entry(name, seed=args.seed)
+            entry = cached_entry(name, seed=args.seed, corpus=corpus)
             print(f"{name}: {'cached at ' + str(entry) if entry else 'not built'}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reprobook", description="Efficient Learning, Reproduced: run and check the book.")
-    parser.add_argument("--root", type=Path, default=None, help="the book's folder (default: found from the current folder)")
+    parser = argparse.ArgumentParser(
+        prog="reprobook", description="Efficient Learning, Reproduced: run and check the book."
+    )
+    parser.add_argument(
+        "--root", type=Path, default=None, help="the book's folder (default: found from the current folder)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     listing = commands.add_parser("list", help="chapters, notebooks, profiles and parameters with their defaults")
@@ -127,8 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("chapter", help="chapter slug, e.g. fbipg")
     run.add_argument("notebook", nargs="?", help="one notebook: its name, number (01) or prefix")
     run.add_argument("--profile", choices=PROFILE_NAMES, default="book", help="named parameter set (default: book)")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                     help="override one parameter (YAML value: 3, 0.5, \"[1, 2]\"); repeatable")
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help='override one parameter (YAML value: 3, 0.5, "[1, 2]"); repeatable',
+    )
     run.add_argument("--output", type=Path, help="folder for executed notebooks (default: _runs/<chapter>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=command_run)
@@ -146,7 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     student.set_defaults(handler=command_student)
     models = commands.add_parser("models", help="the laboratory language models: cache status, or build them")
     models.add_argument("names", nargs="*", help="model names (default: all)")
-    models.add_argument("--build", action="store_true", help="train the models that are not cached yet")
+    action = models.add_mutually_exclusive_group()
+    action.add_argument("--build", action="store_true", help="train the models that are neither pinned nor cached")
+    action.add_argument(
+        "--pin",
+        action="store_true",
+        help="train the models and ship them as the book's pinned artifacts (after a recipe change)",
+    )
     models.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     models.add_argument("--quiet", action="store_true", help="no progress bar")
     models.set_defaults(handler=command_models)

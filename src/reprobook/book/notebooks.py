@@ -7,6 +7,7 @@ holds the same cells with the outputs the book renders and nbval checks.
 from __future__ import annotations
 
 import ast
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import jupytext
 import nbformat
 import papermill
+from traitlets.config import Config
 
 from reprobook.atomic import atomic_write_text
 
@@ -48,12 +50,15 @@ def pair_differences(source: Path) -> list[str]:
     ]
 
 
-def execute(source: Path, output: Path, cwd: Path, parameters: dict[str, Any] | None = None,
-            progress: bool = True) -> nbformat.NotebookNode:
+def execute(
+    source: Path, output: Path, cwd: Path, parameters: dict[str, Any] | None = None, progress: bool = True
+) -> nbformat.NotebookNode:
     """Execute the py:percent ``source`` with papermill into ``output``.
 
     Papermill writes ``output`` after every cell, so a failed run leaves its
-    partial notebook there, error included.
+    partial notebook there, error included. The kernel is reached through Unix
+    sockets in a private temporary folder (where the system has them), not over
+    TCP on localhost: nothing else on the machine can talk to it.
     """
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
@@ -61,9 +66,22 @@ def execute(source: Path, output: Path, cwd: Path, parameters: dict[str, Any] | 
         unexecuted = Path(folder) / source.with_suffix(".ipynb").name
         nbformat.write(notebook, unexecuted)
         return papermill.execute_notebook(
-            str(unexecuted), str(output), parameters=parameters or {}, cwd=str(cwd),
-            kernel_name=KERNEL, progress_bar=progress, log_output=False,
+            str(unexecuted),
+            str(output),
+            parameters=parameters or {},
+            cwd=str(cwd),
+            kernel_name=KERNEL,
+            progress_bar=progress,
+            log_output=False,
+            config=_kernel_transport(Path(folder)),
         )
+
+
+def _kernel_transport(folder: Path) -> Config:
+    """IPC sockets under ``folder`` for the kernel, where the system has Unix sockets."""
+    if os.name != "posix":
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(folder / "kernel")}})
 
 
 def clean(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -105,8 +123,11 @@ def default_parameters(source: Path) -> dict[str, Any]:
         raise ValueError(f"{source} must have exactly one cell tagged 'parameters', found {len(cells)}")
     values = {}
     for statement in ast.parse(cells[0].source).body:
-        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
-                and isinstance(statement.targets[0], ast.Name)):
+        if not (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ):
             raise ValueError(f"the parameters cell of {source} may only hold 'name = literal' lines")
         values[statement.targets[0].id] = ast.literal_eval(statement.value)
     return values

@@ -32,8 +32,9 @@ def seed_everything(seed: int, threads: int = 1) -> None:
     torch.set_num_threads(threads)
 
 
-def start_notebook(notebook: str, namespace: dict[str, Any], threads: int = 1,
-                   chapter_folder: str | Path = ".") -> SimpleNamespace:
+def start_notebook(
+    notebook: str, namespace: dict[str, Any], threads: int = 1, chapter_folder: str | Path = "."
+) -> SimpleNamespace:
     """Validate the notebook's parameters, then seed everything.
 
     ``namespace`` is the notebook's ``globals()``: the values of the

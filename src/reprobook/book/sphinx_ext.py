@@ -44,14 +44,18 @@ class ClaimsTable(SphinxDirective):
             ":widths: 46 14 18 22",
             ":class: claims-table",
             "",
-            "* - claim (in the paper's terms)", "  - paper", "  - this book", "  - verdict",
+            "* - claim (in the paper's terms)",
+            "  - paper",
+            "  - this book",
+            "  - verdict",
         ]
         for row in rows:
             claim = row.claim
+            label = " *(sanity check)*" if claim.kind == "sanity" else ""
             lines += [
-                f"* - **{claim.id}**: {one_line(claim.statement)}",
+                f"* - **{claim.id}**{label}: {one_line(claim.statement)}",
                 f"  - {row.paper}",
-                f"  - `{row.measured}` (test: `{claim.test.describe(claim.format)}`)",
+                f"  - `{row.measured}` (test: `{claim.test_text()}`)",
                 f"  - **{claim.verdict}**",
             ]
         lines += ["```", "", "How each claim is measured, and why its verdict is what it is:", ""]
@@ -60,7 +64,8 @@ class ClaimsTable(SphinxDirective):
             lines += [
                 f"**{claim.id}**",
                 f": *Paper:* {one_line(claim.paper_source)}. *Measured:* {one_line(claim.metric)} (notebook "
-                f"`{claim.notebook}`, profile `{claim.profile}`). *Verdict:* {one_line(claim.reason)}",
+                f"`{claim.notebook}`, profile `{claim.profile}`). *It would fail if* {one_line(claim.fails_if)}. "
+                f"*Verdict:* {one_line(claim.reason)}",
                 "",
             ]
         return _parse(self, lines)
@@ -94,10 +99,13 @@ class RerunBox(SphinxDirective):
         for notebook in chapter.notebooks():
             defaults = default_parameters(chapter.source(notebook))
             spec = profiles[notebook]
-            lines.append(f"- `{notebook}`: " + "; ".join(
-                f"`{name} = {defaults.get(name)!r}` (`{spec.value_in('smoke', name, defaults)!r}`)"
-                for name in spec.parameters
-            ))
+            lines.append(
+                f"- `{notebook}`: "
+                + "; ".join(
+                    f"`{name} = {defaults.get(name)!r}` (`{spec.value_in('smoke', name, defaults)!r}`)"
+                    for name in spec.parameters
+                )
+            )
         return _parse(self, lines + ["````"])
 
 

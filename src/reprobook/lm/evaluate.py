@@ -12,8 +12,10 @@ def check_tokens(name: str, tokens, minimum: int = 2) -> torch.Tensor:
     """A 1-D tensor of token ids with at least ``minimum`` tokens, else ValueError naming it."""
     tokens = torch.as_tensor(tokens)
     if tokens.ndim != 1 or tokens.numel() < minimum or tokens.dtype not in (torch.int32, torch.int64):
-        raise ValueError(f"{name} must be a 1-D integer tensor of at least {minimum} token ids, "
-                         f"got {tuple(tokens.shape)} {tokens.dtype}")
+        raise ValueError(
+            f"{name} must be a 1-D integer tensor of at least {minimum} token ids, "
+            f"got {tuple(tokens.shape)} {tokens.dtype}"
+        )
     return tokens.long()
 
 
@@ -33,8 +35,9 @@ def perplexity(model, tokens, block_size: int, batch_size: int = 16) -> float:
     total, count = 0.0, 0
     for batch in blocks.split(batch_size):
         logits = model(input_ids=batch).logits[:, :-1].float()
-        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1),
-                                                reduction="sum")
+        nll = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), reduction="sum"
+        )
         total += nll.item()
         count += batch[:, 1:].numel()
     model.train(was_training)
@@ -50,8 +53,9 @@ def unigram_perplexity(train_tokens, eval_tokens, vocab_size: int) -> float:
     return float(np.exp(-np.log(probabilities[evaluated[1:]]).mean()))
 
 
-def bigram_perplexity(train_tokens, eval_tokens, vocab_size: int,
-                      weights: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95)) -> float:
+def bigram_perplexity(
+    train_tokens, eval_tokens, vocab_size: int, weights: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95)
+) -> float:
     """Perplexity of a bigram model interpolated with the unigram one (Jelinek–Mercer).
 
     p(b | a) = λ·count(a, b)/count(a) + (1 − λ)·p_unigram(b). The reported
@@ -74,8 +78,9 @@ def bigram_perplexity(train_tokens, eval_tokens, vocab_size: int,
 
 
 @torch.no_grad()
-def generate_text(model, tokenizer, prompt: str, max_new_tokens: int = 60, temperature: float = 0.8,
-                  top_k: int = 40, seed: int = 0) -> str:
+def generate_text(
+    model, tokenizer, prompt: str, max_new_tokens: int = 60, temperature: float = 0.8, top_k: int = 40, seed: int = 0
+) -> str:
     """Sample a continuation of ``prompt`` (temperature and top-k sampling), reproducible for a seed."""
     if not (isinstance(temperature, (int, float)) and temperature > 0):
         raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
@@ -83,6 +88,12 @@ def generate_text(model, tokenizer, prompt: str, max_new_tokens: int = 60, tempe
         raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
     torch.manual_seed(seed)
     inputs = tokenizer(prompt, return_tensors="pt")
-    output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=True, temperature=float(temperature),
-                            top_k=top_k, pad_token_id=tokenizer.pad_token_id)
+    output = model.generate(
+        **inputs,
+        max_new_tokens=max_new_tokens,
+        do_sample=True,
+        temperature=float(temperature),
+        top_k=top_k,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return tokenizer.decode(output[0], skip_special_tokens=True)

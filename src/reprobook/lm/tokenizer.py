@@ -42,8 +42,11 @@ def _bpe_tokenizer(vocab_size: int, text: str) -> Tokenizer:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=2, special_tokens=[END_OF_TEXT],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=[END_OF_TEXT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     lines = text.splitlines(keepends=True)
     tokenizer.train_from_iterator(lines, trainer=trainer, length=len(lines))
@@ -60,6 +63,10 @@ def _char_tokenizer(text: str) -> Tokenizer:
 def wrap(core: Tokenizer) -> PreTrainedTokenizerFast:
     """A ``transformers`` fast tokenizer around a ``tokenizers`` one, end-of-text as eos, bos and pad."""
     return PreTrainedTokenizerFast(
-        tokenizer_object=core, eos_token=END_OF_TEXT, bos_token=END_OF_TEXT, pad_token=END_OF_TEXT,
-        unk_token=UNKNOWN if UNKNOWN in core.get_vocab() else None, clean_up_tokenization_spaces=False,
+        tokenizer_object=core,
+        eos_token=END_OF_TEXT,
+        bos_token=END_OF_TEXT,
+        pad_token=END_OF_TEXT,
+        unk_token=UNKNOWN if UNKNOWN in core.get_vocab() else None,
+        clean_up_tokenization_spaces=False,
     )

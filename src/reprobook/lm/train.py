@@ -27,9 +27,11 @@ CHECKPOINT = "checkpoint.pt"
 def random_windows(tokens: torch.Tensor, batch_size: int, length: int, generator: torch.Generator) -> torch.Tensor:
     """``batch_size`` windows of ``length`` consecutive tokens at random offsets."""
     if tokens.ndim != 1 or tokens.numel() <= length:
-        raise ValueError(f"tokens must be a 1-D stream longer than the context {length}, got shape {tuple(tokens.shape)}")
+        raise ValueError(
+            f"tokens must be a 1-D stream longer than the context {length}, got shape {tuple(tokens.shape)}"
+        )
     starts = torch.randint(0, tokens.numel() - length, (batch_size,), generator=generator)
-    return torch.stack([tokens[s:s + length] for s in starts.tolist()])
+    return torch.stack([tokens[s : s + length] for s in starts.tolist()])
 
 
 @torch.no_grad()
@@ -38,15 +40,25 @@ def estimate_loss(model, tokens: torch.Tensor, length: int, batches: int, batch_
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
-    losses = [model(input_ids=batch, labels=batch).loss.item()
-              for batch in (random_windows(tokens, batch_size, length, generator) for _ in range(batches))]
+    losses = [
+        model(input_ids=batch, labels=batch).loss.item()
+        for batch in (random_windows(tokens, batch_size, length, generator) for _ in range(batches))
+    ]
     model.train(was_training)
     return sum(losses) / len(losses)
 
 
-def pretrain(model, train_tokens: torch.Tensor, validation_tokens: torch.Tensor, recipe: TrainingRecipe,
-             context: int, seed: int, checkpoint_dir: str | Path | None = None, progress: bool = True,
-             description: str = "pretraining") -> dict[str, list[float]]:
+def pretrain(
+    model,
+    train_tokens: torch.Tensor,
+    validation_tokens: torch.Tensor,
+    recipe: TrainingRecipe,
+    context: int,
+    seed: int,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = True,
+    description: str = "pretraining",
+) -> dict[str, list[float]]:
     """Train ``model`` by next-token prediction; returns the loss history.
 
     History: ``step`` and ``train_loss`` of every step; ``eval_step``,
@@ -57,23 +69,31 @@ def pretrain(model, train_tokens: torch.Tensor, validation_tokens: torch.Tensor,
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
     try:
-        return _pretrain(model, train_tokens, validation_tokens, recipe, context, seed, checkpoint_dir, progress,
-                         description)
+        return _pretrain(
+            model, train_tokens, validation_tokens, recipe, context, seed, checkpoint_dir, progress, description
+        )
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _pretrain(model, train_tokens, validation_tokens, recipe, context, seed, checkpoint_dir, progress, description):
-    optimizer = torch.optim.AdamW(_parameter_groups(model, recipe.weight_decay), lr=recipe.learning_rate,
-                                  betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(
+        _parameter_groups(model, recipe.weight_decay), lr=recipe.learning_rate, betas=(0.9, 0.95)
+    )
     schedule = get_cosine_schedule_with_warmup(optimizer, recipe.warmup_steps, recipe.steps)
     generator = torch.Generator().manual_seed(seed)
     history = {"step": [], "train_loss": [], "eval_step": [], "eval_train_loss": [], "eval_validation_loss": []}
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     start = _resume(path, model, optimizer, schedule, generator, history)
     model.train()
-    bar = tqdm(range(start, recipe.steps), initial=start, total=recipe.steps, desc=description,
-               disable=not progress, mininterval=2.0)
+    bar = tqdm(
+        range(start, recipe.steps),
+        initial=start,
+        total=recipe.steps,
+        desc=description,
+        disable=not progress,
+        mininterval=2.0,
+    )
     for step in bar:
         batch = random_windows(train_tokens, recipe.batch_size, context, generator)
         loss = model(input_ids=batch, labels=batch).loss
@@ -90,7 +110,8 @@ def _pretrain(model, train_tokens, validation_tokens, recipe, context, seed, che
         if (step + 1) % recipe.eval_every == 0 or step + 1 == recipe.steps:
             for split, tokens in (("train", train_tokens), ("validation", validation_tokens)):
                 history[f"eval_{split}_loss"].append(
-                    estimate_loss(model, tokens, context, recipe.eval_batches, recipe.batch_size, seed + 1))
+                    estimate_loss(model, tokens, context, recipe.eval_batches, recipe.batch_size, seed + 1)
+                )
             history["eval_step"].append(step + 1)
             if path is not None:
                 _save(path, model, optimizer, schedule, generator, history)
@@ -107,8 +128,16 @@ def _parameter_groups(model, weight_decay: float) -> list[dict]:
 
 def _save(path: Path, model, optimizer, schedule, generator, history) -> None:
     buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                "generator": generator.get_state(), "history": history}, buffer)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "generator": generator.get_state(),
+            "history": history,
+        },
+        buffer,
+    )
     atomic_write_bytes(path, buffer.getvalue())
 
 
