@@ -26,8 +26,14 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def micro(corpus, tmp_path_factory):
+    """lab-micro trained into an empty cache (the pinned artifact set aside)."""
     cache = tmp_path_factory.mktemp("cache")
-    return cache, pretrained("lab-micro", corpus=corpus, cache=cache, progress=False)
+    return cache, pretrained("lab-micro", corpus=corpus, cache=cache, progress=False, pinned=False)
+
+
+def entry_of(cache):
+    """The folder of the lab-micro entry in a cache (not its lock file)."""
+    return next(path for path in (cache / "models").glob("lab-micro-*") if path.is_dir())
 
 
 def weights_equal(a, b) -> bool:
@@ -87,8 +93,9 @@ RECIPE = TrainingRecipe(steps=12, batch_size=4, learning_rate=3e-3, warmup_steps
 
 def short_run(seed, tokens, checkpoint_dir=None):
     model = build_model(get_spec("lab-micro"), 64, 0, seed=seed)
-    history = pretrain(model, tokens, tokens, RECIPE, context=32, seed=seed, checkpoint_dir=checkpoint_dir,
-                       progress=False)
+    history = pretrain(
+        model, tokens, tokens, RECIPE, context=32, seed=seed, checkpoint_dir=checkpoint_dir, progress=False
+    )
     return model, history
 
 
@@ -125,29 +132,31 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
 def test_cache_hit_returns_the_same_weights_without_training(micro, corpus, monkeypatch):
     cache, first = micro
     monkeypatch.setattr(lab_module, "pretrain", lambda *a, **k: pytest.fail("a cache hit must not train"))
-    again = pretrained("lab-micro", corpus=corpus, cache=cache, progress=False)
+    again = pretrained("lab-micro", corpus=corpus, cache=cache, progress=False, pinned=False)
     assert weights_equal(first.model, again.model)
     assert again.info["parameters"] == parameter_count(first.model)
 
 
 def test_a_corrupt_entry_is_rebuilt_never_loaded(micro, corpus):
     cache, first = micro
-    entry = next((cache / "models").glob("lab-micro-*"))
+    entry = entry_of(cache)
     weights = entry / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-10] ^= 0xFF
     weights.write_bytes(bytes(data))
     assert not verify_entry(entry)
-    rebuilt = pretrained("lab-micro", corpus=corpus, cache=cache, progress=False)
+    rebuilt = pretrained("lab-micro", corpus=corpus, cache=cache, progress=False, pinned=False)
     assert verify_entry(entry) and weights_equal(first.model, rebuilt.model)
     (entry / MANIFEST).unlink()  # an entry interrupted before its manifest was written
     assert not verify_entry(entry)
-    assert weights_equal(first.model, pretrained("lab-micro", corpus=corpus, cache=cache, progress=False).model)
+    assert weights_equal(
+        first.model, pretrained("lab-micro", corpus=corpus, cache=cache, progress=False, pinned=False).model
+    )
 
 
 def test_a_fresh_training_equals_the_cached_model(micro, corpus, tmp_path):
     _, cached = micro
-    fresh = pretrained("lab-micro", corpus=corpus, cache=tmp_path, progress=False)
+    fresh = pretrained("lab-micro", corpus=corpus, cache=tmp_path, progress=False, pinned=False)
     assert weights_equal(cached.model, fresh.model)
     manifest = json.loads(next((tmp_path / "models").glob("lab-micro-*/manifest.json")).read_text())
     assert manifest["info"]["seed"] == 0 and "model.safetensors" in manifest["files"]
@@ -199,7 +208,46 @@ def test_generation_is_reproducible_and_checked(micro):
 
 def test_an_unfinished_partial_entry_does_not_count(micro, corpus, tmp_path):
     cache, _ = micro
-    entry = next((cache / "models").glob("lab-micro-*"))
+    entry = entry_of(cache)
     copy = tmp_path / "models" / (entry.name + ".partial")
     shutil.copytree(entry, copy)
     assert lab_module.cached_entry("lab-micro", corpus=corpus, cache=tmp_path) is None
+
+
+@pytest.mark.parametrize("name", sorted(lab_module.read_pins()))
+def test_pinned_artifacts_match_their_recipe_corpus_and_pins(name, corpus):
+    seed = lab_module.read_pins()[name]["seed"]
+    entry = lab_module.pinned_entry(name, seed, corpus)
+    assert entry is not None, f"{name} was pinned with another recipe or corpus: run `reprobook models --pin {name}`"
+    lab = pretrained(name, seed=seed, corpus=corpus)
+    assert lab.info["spec"] == get_spec(name).as_dict()
+    assert parameter_count(lab.model) == lab.info["parameters"]
+
+
+def test_pins_apply_only_to_their_seed_and_a_changed_file_is_an_error(corpus, tmp_path, monkeypatch):
+    assert lab_module.pinned_entry("lab-micro", 1, corpus) is None
+    shutil.copytree(lab_module.PINNED_FOLDER, tmp_path / "pinned")
+    monkeypatch.setattr(lab_module, "PINNED_FOLDER", tmp_path / "pinned")
+    monkeypatch.setattr(lab_module, "PINS", tmp_path / "pinned" / "pins.json")
+    weights = tmp_path / "pinned" / "lab-micro" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(OSError, match="does not match its sha256 pin"):
+        pretrained("lab-micro", corpus=corpus)
+
+
+def test_weights_digest_tells_bit_equal_weights_apart(micro):
+    _, lab = micro
+    copy = build_model(get_spec("lab-micro"), 64, 0, seed=0)
+    assert lab_module.weights_digest(lab.model) == lab_module.weights_digest(lab.model)
+    assert lab_module.weights_digest(lab.model) != lab_module.weights_digest(copy)
+
+
+def test_text_tokens_reads_a_split_or_a_local_file(micro, corpus, tmp_path):
+    _, lab = micro
+    assert torch.equal(lab_module.text_tokens(lab.tokenizer, "test", corpus), encode(lab.tokenizer, corpus, "test"))
+    (tmp_path / "play.txt").write_text("ROMEO: hello")
+    assert lab_module.text_tokens(lab.tokenizer, str(tmp_path / "play.txt")).numel() == len("ROMEO: hello")
+    with pytest.raises(ValueError, match="a split of the book's corpus"):
+        lab_module.text_tokens(lab.tokenizer, "training")

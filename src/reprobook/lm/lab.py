@@ -1,12 +1,23 @@
-"""Named laboratory models, trained once and kept in a content-addressed cache.
+"""Named laboratory models: pinned artifacts shipped with the book, or trained once and cached.
 
-``pretrained("lab-tiny")`` returns the cached model when its cache entry is
-complete and intact, and otherwise trains it (resuming an interrupted run) and
-stores it. An entry lives in ``<cache>/models/<name>-<key>/``, where the key
-hashes the model's spec, the tokenizer, the corpus and the seed; its
-``manifest.json``, written last, lists the sha256 of every file. An entry
-without a manifest, or whose files do not match it, is deleted and rebuilt,
-never loaded.
+**Pinned artifacts.** Training amplifies floating-point round-off: the same seed
+and recipe give different weights on CPUs whose kernels round differently (AVX2
+against AVX-512, say), and the third digit of a pruned model's perplexity moves.
+So the small models the chapters use are shipped with the book, in
+``reprobook/lm/pinned/<name>/``, and pinned: ``pins.json`` holds the sha256 of each
+artifact's manifest, and the manifest the sha256 of every file. ``pretrained(name)``
+loads the pinned artifact whenever one exists for that name and seed, was trained
+with the current spec and on the same corpus; a chapter downstream of it then starts
+from the same bytes on every machine. ``reprobook models --pin NAME`` trains and
+pins a model again after its recipe changed (a test fails until it is re-pinned).
+
+**The cache.** Every other model (another seed, your own corpus, a model without a
+pin, or ``pinned=False``) is trained once and kept in a content-addressed cache:
+``<cache>/models/<name>-<key>/``, where the key hashes the model's spec, the
+corpus, the seed and the torch version. Its ``manifest.json``, written last, lists
+the sha256 of every file. An entry without a manifest, or whose files do not match
+it, is deleted and rebuilt, never loaded; an interrupted training resumes from its
+checkpoint. One process trains while the others wait (:func:`reprobook.cache.build_once`).
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -26,7 +38,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTra
 from transformers.utils import logging as transformers_logging
 
 from reprobook.atomic import atomic_write_text
-from reprobook.cache import cache_root, content_key, file_sha256
+from reprobook.cache import build_once, cache_root, content_key, file_sha256
 from reprobook.lm.corpus import Corpus, load_corpus
 from reprobook.lm.models import MODEL_SPECS, build_model, get_spec, parameter_count
 from reprobook.lm.tokenizer import END_OF_TEXT, train_tokenizer, wrap
@@ -40,6 +52,9 @@ FORMAT_VERSION = 1
 SPLITS = ("train", "validation", "test")
 MANIFEST = "manifest.json"
 WEIGHTS = "model.safetensors"
+#: The artifacts shipped with the book, and their pins (sha256 of each manifest).
+PINNED_FOLDER = Path(__file__).parent / "pinned"
+PINS = PINNED_FOLDER / "pins.json"
 
 
 @dataclass
@@ -64,12 +79,17 @@ def corpus_fingerprint(corpus: Corpus) -> str:
 def load_tokenizer(name: str, corpus: Corpus, cache: str | os.PathLike | None = None) -> PreTrainedTokenizerFast:
     """The tokenizer ``name`` trained on the corpus's training split, from the cache or trained now."""
     path = cache_root(cache) / "tokenizers" / f"{name}-{content_key(name, corpus_fingerprint(corpus))}.json"
-    try:
-        return wrap(Tokenizer.from_file(str(path)))
-    except Exception:  # missing or unreadable: train it again
-        tokenizer = train_tokenizer(name, corpus.text("train"))
-        atomic_write_text(path, tokenizer.backend_tokenizer.to_str())
-        return tokenizer
+
+    def read() -> PreTrainedTokenizerFast | None:
+        try:
+            return wrap(Tokenizer.from_file(str(path)))
+        except Exception:  # missing or unreadable: train it again
+            return None
+
+    def build() -> None:
+        atomic_write_text(path, train_tokenizer(name, corpus.text("train")).backend_tokenizer.to_str())
+
+    return build_once(path, read, build)
 
 
 def encode(tokenizer: PreTrainedTokenizerFast, corpus: Corpus, split: str) -> torch.Tensor:
@@ -82,25 +102,104 @@ def encode(tokenizer: PreTrainedTokenizerFast, corpus: Corpus, split: str) -> to
     return torch.tensor(ids, dtype=torch.long)
 
 
+def text_tokens(tokenizer: PreTrainedTokenizerFast, text: str, corpus: Corpus | None = None) -> torch.Tensor:
+    """The token ids of ``text``: a split of the book's corpus (see :func:`encode`) or a local text file.
+
+    The value of a notebook parameter of type ``text`` (``reprobook.book.profiles``).
+    """
+    if text in SPLITS:
+        return encode(tokenizer, corpus or load_corpus(), text)
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError(f"text must be a split of the book's corpus {list(SPLITS)} or a local text file, got {text!r}")
+    ids = tokenizer(path.read_text(encoding="utf-8"), add_special_tokens=False)["input_ids"]
+    return torch.tensor(ids, dtype=torch.long)
+
+
 def model_key(name: str, corpus: Corpus, seed: int) -> str:
     """The cache key of a trained model: everything that determines its weights."""
-    return content_key(FORMAT_VERSION, get_spec(name).as_dict(), corpus_fingerprint(corpus), seed,
-                       torch.__version__.split("+")[0])
+    return content_key(
+        FORMAT_VERSION, get_spec(name).as_dict(), corpus_fingerprint(corpus), seed, torch.__version__.split("+")[0]
+    )
 
 
-def pretrained(name: str, seed: int = 0, corpus: Corpus | None = None, cache: str | os.PathLike | None = None,
-               progress: bool = True) -> LabModel:
-    """The named laboratory model trained with ``seed``: from the cache, or trained now and cached."""
+def pretrained(
+    name: str,
+    seed: int = 0,
+    corpus: Corpus | None = None,
+    cache: str | os.PathLike | None = None,
+    progress: bool = True,
+    pinned: bool = True,
+) -> LabModel:
+    """The named laboratory model trained with ``seed``.
+
+    The pinned artifact when one matches (unless ``pinned=False``), else the cache
+    entry, else a model trained now and cached.
+    """
     spec = get_spec(name)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     corpus = corpus or load_corpus(cache=cache)
+    artifact = pinned_entry(name, seed, corpus) if pinned else None
+    if artifact is not None:
+        return load_entry(artifact)
     entry = _entry_path(name, corpus, seed, cache)
-    if entry.exists() and not verify_entry(entry):
-        shutil.rmtree(entry)
-    if not entry.exists():
+
+    def train() -> None:
+        if entry.exists():  # incomplete or corrupt: never loaded
+            shutil.rmtree(entry)
         _train_entry(spec, corpus, seed, entry, cache, progress)
-    return load_entry(entry)
+
+    return build_once(entry, lambda: load_entry(entry) if verify_entry(entry) else None, train)
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """The sha256 of a model's state dict, in order: two models share it exactly when their weights are bit-equal."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode() + tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def read_pins() -> dict[str, dict]:
+    """``pins.json``: for each pinned model, its seed and the sha256 of its manifest."""
+    return json.loads(PINS.read_text()) if PINS.is_file() else {}
+
+
+def pinned_entry(name: str, seed: int, corpus: Corpus) -> Path | None:
+    """The folder of the pinned artifact of ``name`` when it applies, else None.
+
+    It applies when it was trained with ``seed``, the current spec of ``name`` and this
+    corpus. An artifact that applies but does not match its pin is an error: the
+    book's files were changed.
+    """
+    pin = read_pins().get(name)
+    if pin is None or pin["seed"] != seed:
+        return None
+    folder = PINNED_FOLDER / name
+    info = json.loads((folder / MANIFEST).read_text())["info"]
+    if info["spec"] != get_spec(name).as_dict() or info["corpus_sha256"] != corpus_fingerprint(corpus):
+        return None
+    if file_sha256(folder / MANIFEST) != pin["manifest_sha256"] or not verify_entry(folder):
+        raise OSError(
+            f"the pinned artifact {folder} does not match its sha256 pin in {PINS}; "
+            "restore it from the book's repository (git checkout)"
+        )
+    return folder
+
+
+def pin_model(name: str, seed: int = 0, corpus: Corpus | None = None, cache=None, progress: bool = True) -> Path:
+    """Train ``name`` (or take it from the cache) and ship it as the pinned artifact."""
+    corpus = corpus or load_corpus(cache=cache)
+    pretrained(name, seed=seed, corpus=corpus, cache=cache, progress=progress, pinned=False)
+    entry = _entry_path(name, corpus, seed, cache)
+    folder = PINNED_FOLDER / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(entry, folder)
+    pins = {**read_pins(), name: {"seed": seed, "manifest_sha256": file_sha256(folder / MANIFEST)}}
+    atomic_write_text(PINS, json.dumps(pins, indent=1, sort_keys=True) + "\n")
+    return folder
 
 
 def _entry_path(name: str, corpus: Corpus, seed: int, cache) -> Path:
@@ -149,16 +248,36 @@ def _train_entry(spec, corpus: Corpus, seed: int, entry: Path, cache, progress: 
     train_tokens, validation_tokens = encode(tokenizer, corpus, "train"), encode(tokenizer, corpus, "validation")
     model = build_model(spec, len(tokenizer), tokenizer.convert_tokens_to_ids(END_OF_TEXT), seed)
     start = time.perf_counter()
-    history = pretrain(model, train_tokens, validation_tokens, spec.training, spec.context, seed,
-                       checkpoint_dir=partial, progress=progress, description=f"pretraining {spec.name}")
+    history = pretrain(
+        model,
+        train_tokens,
+        validation_tokens,
+        spec.training,
+        spec.context,
+        seed,
+        checkpoint_dir=partial,
+        progress=progress,
+        description=f"pretraining {spec.name}",
+    )
     seconds = time.perf_counter() - start
     final = partial / "final"
     model.save_pretrained(final, safe_serialization=True)
     tokenizer.save_pretrained(final)
-    info = {"name": spec.name, "seed": seed, "parameters": parameter_count(model), "spec": spec.as_dict(),
-            "corpus": corpus.name, "corpus_sha256": corpus_fingerprint(corpus), "train_tokens": train_tokens.numel(),
-            "validation_tokens": validation_tokens.numel(), "train_seconds_last_session": round(seconds, 1),
-            "threads": spec.training.threads, "torch": torch.__version__}
+    info = {
+        "name": spec.name,
+        "seed": seed,
+        "parameters": parameter_count(model),
+        "spec": spec.as_dict(),
+        "corpus": corpus.name,
+        "corpus_sha256": corpus_fingerprint(corpus),
+        "train_tokens": train_tokens.numel(),
+        "validation_tokens": validation_tokens.numel(),
+        "train_seconds_last_session": round(seconds, 1),
+        "threads": spec.training.threads,
+        "torch": torch.__version__,
+        # the kernels that rounded this training: another CPU gives other bytes
+        "cpu": f"{platform.machine()}, {torch.backends.cpu.get_cpu_capability()}",
+    }
     files = {path.name: file_sha256(path) for path in sorted(final.iterdir()) if path.is_file()}
     atomic_write_text(final / MANIFEST, json.dumps({"files": files, "info": info, "history": history}, indent=1))
     entry.parent.mkdir(parents=True, exist_ok=True)
@@ -177,10 +296,13 @@ def load_causal_lm(name_or_path: str | os.PathLike, **kwargs) -> LabModel:
         return pretrained(str(name_or_path), **kwargs)
     path = Path(name_or_path).expanduser()
     if not path.is_dir():
-        raise ValueError(f"name_or_path must be a laboratory model name {sorted(MODEL_SPECS)} or a local checkpoint "
-                         f"folder; {str(name_or_path)!r} is neither (nothing is downloaded)")
+        raise ValueError(
+            f"name_or_path must be a laboratory model name {sorted(MODEL_SPECS)} or a local checkpoint "
+            f"folder; {str(name_or_path)!r} is neither (nothing is downloaded)"
+        )
     model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model.eval()
-    return LabModel(path.name, model, tokenizer, {}, {"name": path.name, "path": str(path),
-                                                      "parameters": parameter_count(model)})
+    return LabModel(
+        path.name, model, tokenizer, {}, {"name": path.name, "path": str(path), "parameters": parameter_count(model)}
+    )

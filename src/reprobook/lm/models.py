@@ -58,14 +58,40 @@ class ModelSpec:
 MODEL_SPECS = {
     spec.name: spec
     for spec in (
-        ModelSpec("lab-micro", "char", 64, 128, 1, 1, 64,
-                  TrainingRecipe(steps=60, batch_size=8, learning_rate=3e-3, warmup_steps=6, eval_every=20,
-                                 eval_batches=2)),
-        ModelSpec("lab-tiny", "bpe-2048", 128, 384, 2, 2, 128,
-                  TrainingRecipe(steps=1500, batch_size=16, learning_rate=2e-3, warmup_steps=75, eval_every=100)),
-        ModelSpec("lab-small", "bpe-4096", 256, 704, 4, 4, 256,
-                  TrainingRecipe(steps=900, batch_size=16, learning_rate=1e-3, warmup_steps=45, eval_every=100,
-                                 threads=2)),
+        ModelSpec(
+            name="lab-micro",
+            tokenizer="char",
+            hidden_size=64,
+            intermediate_size=128,
+            layers=1,
+            heads=1,
+            context=64,
+            training=TrainingRecipe(
+                steps=60, batch_size=8, learning_rate=3e-3, warmup_steps=6, eval_every=20, eval_batches=2
+            ),
+        ),
+        ModelSpec(
+            name="lab-tiny",
+            tokenizer="bpe-2048",
+            hidden_size=128,
+            intermediate_size=384,
+            layers=2,
+            heads=2,
+            context=128,
+            training=TrainingRecipe(steps=6000, batch_size=16, learning_rate=2e-3, warmup_steps=300, eval_every=250),
+        ),
+        ModelSpec(
+            name="lab-small",
+            tokenizer="bpe-4096",
+            hidden_size=256,
+            intermediate_size=704,
+            layers=4,
+            heads=4,
+            context=256,
+            training=TrainingRecipe(
+                steps=900, batch_size=16, learning_rate=1e-3, warmup_steps=45, eval_every=100, threads=2
+            ),
+        ),
     )
 }
 
@@ -83,10 +109,18 @@ def llama_config(spec: ModelSpec, vocab_size: int, end_of_text: int) -> LlamaCon
     The vocabulary is padded to a multiple of 64, so the output layer is 2:4-ready too.
     """
     return LlamaConfig(
-        vocab_size=-(-vocab_size // 64) * 64, hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
-        num_hidden_layers=spec.layers, num_attention_heads=spec.heads, num_key_value_heads=spec.heads,
-        max_position_embeddings=spec.context, tie_word_embeddings=True, rms_norm_eps=1e-5,
-        bos_token_id=end_of_text, eos_token_id=end_of_text, pad_token_id=end_of_text,
+        vocab_size=-(-vocab_size // 64) * 64,
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads,
+        num_key_value_heads=spec.heads,
+        max_position_embeddings=spec.context,
+        tie_word_embeddings=True,
+        rms_norm_eps=1e-5,
+        bos_token_id=end_of_text,
+        eos_token_id=end_of_text,
+        pad_token_id=end_of_text,
     )
 
 
