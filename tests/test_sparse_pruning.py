@@ -4,16 +4,35 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
 from reprobook.lm.models import build_model, get_spec
-from reprobook.sparse import (ProxPath, SemiStructuredLinear, audit_24, calibration_hessian, compress_24,
-                              compressed_linear, decompress_24, deploy_semi_structured, exact_refit, is_24, local_loss,
-                              magnitude_mask, make_pruner, masked_refit, prox_prune, prune_causal_lm,
-                              semi_structured_available, sparsegpt_24, top2_mask, wanda_mask)
+from reprobook.sparse import (
+    ProxPath,
+    SemiStructuredLinear,
+    audit_24,
+    calibration_hessian,
+    compress_24,
+    compressed_linear,
+    decompress_24,
+    deploy_semi_structured,
+    exact_refit,
+    is_24,
+    local_loss,
+    magnitude_mask,
+    make_pruner,
+    masked_refit,
+    prox_prune,
+    prune_causal_lm,
+    semi_structured_available,
+    sparsegpt_24,
+    top2_mask,
+    wanda_mask,
+)
 from reprobook.sparse.model import block_linears
-from reprobook.sparse.toy import all_masks, correlated_layer, optimal_24
+from reprobook.sparse.toy import FAMILIES, all_masks, correlated_layer, optimal_24, toy_covariance
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +46,8 @@ def test_magnitude_and_wanda_keep_the_two_largest_scores_of_each_group(layer):
     for mask, scores in ((magnitude_mask(W0), W0.abs()), (wanda_mask(W0, H), W0.abs() * norms)):
         for r in range(W0.shape[0]):
             for g in range(4):
-                kept = set(torch.nonzero(mask[r, 4 * g:4 * g + 4]).flatten().tolist())
-                assert kept == set(torch.topk(scores[r, 4 * g:4 * g + 4], 2).indices.tolist())
+                kept = set(torch.nonzero(mask[r, 4 * g : 4 * g + 4]).flatten().tolist())
+                assert kept == set(torch.topk(scores[r, 4 * g : 4 * g + 4], 2).indices.tolist())
 
 
 def sparsegpt_reference(W0, H, damping=0.01):
@@ -41,7 +60,7 @@ def sparsegpt_reference(W0, H, damping=0.01):
     for j in range(d):
         if j % 4 == 0:
             for r in range(W.shape[0]):
-                scores = W[r, j:j + 4] ** 2 / inverse_diag[j:j + 4]
+                scores = W[r, j : j + 4] ** 2 / inverse_diag[j : j + 4]
                 mask[r, j + torch.topk(scores, 2).indices] = True
         inverse = torch.linalg.inv(H[j:, j:])
         delta = torch.where(mask[:, j], 0.0, -W[:, j])  # the change of column j: remove a pruned weight
@@ -52,8 +71,9 @@ def sparsegpt_reference(W0, H, damping=0.01):
 @pytest.mark.parametrize("block_size", [4, 8, 128])
 def test_sparsegpt_equals_its_column_by_column_definition(layer, block_size):
     W0, H = layer
-    torch.testing.assert_close(sparsegpt_24(W0, H, block_size=block_size), sparsegpt_reference(W0, H),
-                               rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(
+        sparsegpt_24(W0, H, block_size=block_size), sparsegpt_reference(W0, H), rtol=1e-9, atol=1e-9
+    )
 
 
 def test_masked_refit_decreases_the_loss_and_converges_to_the_exact_fit(layer):
@@ -110,10 +130,10 @@ def test_prox_prune_with_an_overwhelming_weight_is_magnitude_pruning_then_refit(
     # weight that is the two largest entries of each group, already 2:4: magnitude pruning.
     W0, H = layer
     mask = magnitude_mask(W0)
-    torch.testing.assert_close(prox_prune(W0, H, strength=1e6, inner_steps=1, refit_steps=0), W0 * mask,
-                               rtol=0, atol=0)
-    torch.testing.assert_close(prox_prune(W0, H, strength=1e6, inner_steps=1, refit_steps=30),
-                               masked_refit(W0 * mask, mask, W0, H, 30))
+    torch.testing.assert_close(prox_prune(W0, H, strength=1e6, inner_steps=1, refit_steps=0), W0 * mask, rtol=0, atol=0)
+    torch.testing.assert_close(
+        prox_prune(W0, H, strength=1e6, inner_steps=1, refit_steps=30), masked_refit(W0 * mask, mask, W0, H, 30)
+    )
 
 
 def test_pruners_name_their_bad_inputs(layer):
@@ -187,8 +207,9 @@ def test_a_deployed_model_computes_the_same_function(micro_model):
     assert len(layers) == 14 and not any(layer.uses_kernel for layer in layers)
     assert not any(isinstance(m, torch.nn.Linear) for block in deployed.model.layers for m in block.modules())
     with torch.no_grad():
-        torch.testing.assert_close(deployed(input_ids=calibration).logits, pruned(input_ids=calibration).logits,
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(
+            deployed(input_ids=calibration).logits, pruned(input_ids=calibration).logits, rtol=0, atol=0
+        )
     dense = copy.deepcopy(model)
     with pytest.raises(ValueError, match="block 0 .* is not 2:4"):
         deploy_semi_structured(dense)
@@ -231,8 +252,9 @@ def test_the_semi_structured_layer_falls_back_to_the_dense_masked_product():
         decompress_24(torch.zeros(2, 2), torch.zeros(2, 2))
 
 
-@pytest.mark.skipif(not semi_structured_available("cuda", torch.float16),
-                    reason="needs a CUDA GPU of capability >= 8.0")
+@pytest.mark.skipif(
+    not semi_structured_available("cuda", torch.float16), reason="needs a CUDA GPU of capability >= 8.0"
+)
 def test_the_semi_structured_kernel_matches_the_dense_product_on_a_gpu():
     torch.manual_seed(6)
     weight = torch.randn(256, 512, device="cuda", dtype=torch.float16)
@@ -247,11 +269,30 @@ def test_the_gpu_benchmark_script_runs_its_dry_run_on_the_cpu(tmp_path, root):
     import importlib.util
     import json
 
-    spec = importlib.util.spec_from_file_location("gpu_semi_structured",
-                                                  root / "tests" / "benchmarks" / "gpu_semi_structured.py")
+    spec = importlib.util.spec_from_file_location(
+        "gpu_semi_structured", root / "tests" / "benchmarks" / "gpu_semi_structured.py"
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.main(["--dry-run", "--out", str(tmp_path / "gpu.json")]) == 0
     results = json.loads((tmp_path / "gpu.json").read_text())
     assert all(row["agree"] and not row["kernel"] for row in results["matmul"])
     assert set(results["pruning"][0]) == {"out", "in", "wanda_s", "sparsegpt_s", "prox_s"}
+
+
+def test_toy_correlation_shapes():
+    correlation = {}
+    for family in FAMILIES:
+        covariance = toy_covariance(family, 16, 0.9, np.random.default_rng(0))
+        scales = np.sqrt(np.diag(covariance))
+        correlation[family] = covariance / np.outer(scales, scales)
+        assert np.linalg.eigvalsh(covariance).min() > 0
+    neighbours = np.diag(correlation["ar1"], 1)
+    np.testing.assert_allclose(neighbours, 0.9)  # neighbours share a group of four
+    # shuffling moves the same correlations away from the diagonal
+    np.testing.assert_allclose(np.sort(correlation["ar1-shuffled"].ravel()), np.sort(correlation["ar1"].ravel()))
+    assert np.abs(np.diag(correlation["ar1-shuffled"], 1)).mean() < neighbours.mean()
+    off_diagonal = correlation["factor"][~np.eye(16, dtype=bool)]
+    assert np.abs(off_diagonal).max() <= 0.9 + 1e-12 and (off_diagonal < 0).any()
+    with pytest.raises(ValueError, match="family must be one of"):
+        correlated_layer(family="blocks")

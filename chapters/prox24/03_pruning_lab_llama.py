@@ -35,14 +35,15 @@ profile = "book"
 seed = 0
 model = "lab-tiny"
 calibration_sequences = 64
+calibration_seeds = 3
 sequence_length = 128
 calibration_text = "train"
-evaluation_texts = ["validation", "test"]
+evaluation_texts = ["test"]
 evaluation_tokens = 0
 refit_steps = 100
 strength = 0.001
 growth = 1.05
-inner_steps = 20
+inner_steps = 10
 device = "cpu"
 dtype = "float32"
 batch_size = 8
@@ -58,11 +59,17 @@ import torch
 
 from reprobook.book import ClaimsLedger, start_notebook
 from reprobook.book.tables import print_table
-from reprobook.lm.corpus import load_corpus
 from reprobook.lm.evaluate import perplexity
-from reprobook.lm.lab import SPLITS, encode, load_causal_lm
+from reprobook.lm.lab import load_causal_lm, text_tokens
+from reprobook.lm.train import random_windows
 from reprobook.plotting import book_style
-from reprobook.sparse import audit_24, compress_24, deploy_semi_structured, make_pruner, prune_causal_lm
+from reprobook.sparse import (
+    audit_24,
+    compress_24,
+    deploy_semi_structured,
+    make_pruner,
+    prune_causal_lm,
+)
 from reprobook.sparse.model import block_linears, transformer_blocks
 
 run = start_notebook("03_pruning_lab_llama", globals())
@@ -76,53 +83,69 @@ if device == "auto":
 # ## Model, calibration and evaluation data
 #
 # Calibration windows are drawn at seeded random offsets of the training text (the analogue of the
-# paper's C4 calibration samples); evaluation covers the held-out splits in consecutive windows.
+# paper's C4 calibration samples), one draw per calibration seed; evaluation covers held-out text
+# in consecutive windows. The claims are judged on the **last evaluation text**: the test split at
+# the `book` profile (WikiText-2 at the `paper` profile). The book chose its $\lambda$ schedule and
+# the number of masked updates while looking at the validation split, which is therefore not used
+# here.
 
 # %%
 lab = load_causal_lm(model, seed=seed)
 dense_model = lab.model.to(device=device, dtype=torch_dtype)
-
-
-def tokens_of_file(path: str) -> torch.Tensor:
-    """The token ids of a local text file."""
-    text = Path(path).expanduser().read_text(encoding="utf-8")
-    return torch.tensor(lab.tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
-
-
-def tokens_of(text: str) -> torch.Tensor:
-    """The token ids of a split of the book's corpus ("train", "validation", "test") or of a local text file."""
-    return encode(lab.tokenizer, load_corpus(), text) if text in SPLITS else tokens_of_file(text)
-
-
-train_tokens = tokens_of(calibration_text)
-evaluations = {Path(text).name: tokens_of(text) for text in evaluation_texts}
-if evaluation_tokens:
-    evaluations = {name: tokens[:evaluation_tokens] for name, tokens in evaluations.items()}
-generator = torch.Generator().manual_seed(seed)
-offsets = torch.randint(0, len(train_tokens) - sequence_length, (calibration_sequences,), generator=generator)
-calibration = torch.stack([train_tokens[o:o + sequence_length] for o in offsets]).to(device)
-print(f"model {lab.name}: {sum(p.numel() for p in dense_model.parameters()):,} parameters, "
-      f"{len(transformer_blocks(dense_model))} blocks of {len(block_linears(transformer_blocks(dense_model)[0]))} "
-      f"linear layers")
-print(f"calibration: {calibration_sequences} sequences of {sequence_length} tokens "
-      f"({calibration.numel():,} tokens)")
-print("evaluation: " + ", ".join(f"{name} {len(tokens):,} tokens" for name, tokens in evaluations.items()))
+train_tokens = text_tokens(lab.tokenizer, calibration_text)
+evaluations = {
+    Path(text).name: text_tokens(lab.tokenizer, text)[: evaluation_tokens or None]
+    for text in evaluation_texts
+}
+judged = list(evaluations)[-1]
+calibrations = {
+    calibration_seed: random_windows(
+        train_tokens,
+        calibration_sequences,
+        sequence_length,
+        torch.Generator().manual_seed(calibration_seed),
+    ).to(device)
+    for calibration_seed in range(seed, seed + calibration_seeds)
+}
+blocks = transformer_blocks(dense_model)
+print(
+    f"model {lab.name}: {sum(p.numel() for p in dense_model.parameters()):,} "
+    f"parameters, {len(blocks)} blocks of {len(block_linears(blocks[0]))} linear layers"
+)
+tokens_per_draw = calibration_sequences * sequence_length
+print(
+    f"calibration: {calibration_seeds} draws of {calibration_sequences} sequences of "
+    f"{sequence_length} tokens ({tokens_per_draw:,} tokens each)"
+)
+print(
+    "evaluation: "
+    + ", ".join(
+        f"{name} {len(tokens):,} tokens" for name, tokens in evaluations.items()
+    )
+    + f"; the claims are judged on {judged}"
+)
 
 
 def evaluate(network) -> dict[str, float]:
     """Perplexity on every evaluation text, in windows of the calibration length."""
-    return {name: perplexity(network, tokens.to(device), sequence_length, batch_size=batch_size)
-            for name, tokens in evaluations.items()}
+    return {
+        name: perplexity(
+            network, tokens.to(device), sequence_length, batch_size=batch_size
+        )
+        for name, tokens in evaluations.items()
+    }
 
 
 # %% [markdown]
 # ## Pruning with every method
 #
 # Each method starts from the same dense model. "+ refit" adds the masked gradient updates; the
-# prox method includes them (that is the paper's algorithm) and uses the same gradual $\lambda$
-# schedule as the toy notebook. "prox, fast schedule" is an ablation: it starts ten times stronger
-# and multiplies $\lambda$ by 1.3 every 25 iterations, so the mask is settled in far fewer
-# iterations. Times are those of this run.
+# prox method includes them (that is the paper's algorithm as the book reconstructs it) and uses
+# the same gradual $\lambda$ schedule as the toy notebook (on the validation split, 10 iterations
+# per value of $\lambda$ gave the perplexity of 20 at half the time). "prox, fast schedule" is an ablation: it
+# starts ten times stronger and multiplies $\lambda$ by 1.3 every 25 iterations, so the mask is
+# settled in far fewer iterations. This table uses the first calibration draw; times are those of
+# this run, on one CPU thread.
 
 # %%
 prox_options = {"strength": strength, "growth": growth, "inner_steps": inner_steps}
@@ -132,42 +155,63 @@ methods = {
     "Wanda + refit": make_pruner("wanda", refit_steps),
     "SparseGPT": make_pruner("sparsegpt"),
     "SparseGPT + refit": make_pruner("sparsegpt", refit_steps),
-    "prox (paper)": make_pruner("prox", refit_steps, **prox_options),
-    "prox, fast schedule": make_pruner("prox", refit_steps, strength=0.01, growth=1.3, inner_steps=25),
+    "prox (reconstruction)": make_pruner("prox", refit_steps, **prox_options),
+    "prox, fast schedule": make_pruner(
+        "prox", refit_steps, strength=0.01, growth=1.3, inner_steps=25
+    ),
 }
-rows = [{"method": "dense", **evaluate(dense_model)}]
-reports, pruned_models = {}, {}
-for name, pruner in methods.items():
+
+
+def prune(name: str, calibration: torch.Tensor):
+    """The dense model pruned by one method, its per-layer report and time."""
     pruned = copy.deepcopy(dense_model)
     start = time.perf_counter()
-    reports[name] = prune_causal_lm(pruned, calibration, pruner, batch_size=batch_size)
-    seconds = time.perf_counter() - start
-    pruned_models[name] = pruned
-    rows.append({"method": name, **evaluate(pruned), "local loss": reports[name].local_loss.sum(),
-                 "relative local loss": reports[name].relative_loss.mean(), "seconds": seconds})
+    report = prune_causal_lm(pruned, calibration, methods[name], batch_size=batch_size)
+    return pruned, report, time.perf_counter() - start
+
+
+rows = [{"method": "dense", **evaluate(dense_model)}]
+reports, pruned_models, seconds = {}, {}, {}
+for name in methods:
+    pruned_models[name], reports[name], seconds[name] = prune(name, calibrations[seed])
+    rows.append(
+        {
+            "method": name,
+            **evaluate(pruned_models[name]),
+            "local loss": reports[name].local_loss.sum(),
+            "relative local loss": reports[name].relative_loss.mean(),
+            "seconds": seconds[name],
+        }
+    )
 table = pd.DataFrame(rows).set_index("method")
 print_table(table)
 
 # %% [markdown]
-# The table has the form of the paper's Table 1 (methods by rows, validation perplexity), with the
-# sum of the per-layer local losses and their mean relative to $\tfrac12\operatorname{tr}(W_0 H W_0^\top)$.
-# The per-layer view shows where the methods differ: the layers whose inputs are most correlated.
+# The table has the form of the paper's Table 1 (methods by rows, perplexity), with the
+# sum of the per-layer local losses and their mean relative to
+# $\tfrac12\operatorname{tr}(W_0 H W_0^\top)$. The per-layer view shows where the methods
+# differ: the layers whose inputs are most correlated.
 
 # %%
-per_layer = pd.DataFrame({name: report.set_index(["block", "name"]).relative_loss
-                          for name, report in reports.items()})
+per_layer = pd.DataFrame(
+    {
+        name: report.set_index(["block", "name"]).relative_loss
+        for name, report in reports.items()
+    }
+)
 print("relative local loss of every layer")
 print_table(per_layer)
 
 # %%
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1, 1.6]})
-first_text = next(iter(evaluations))
+fig, (left, right) = plt.subplots(
+    1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1, 1.6]}
+)
 pruned_rows = table.drop(index="dense")
-left.barh(pruned_rows.index, pruned_rows[first_text], color="tab:blue")
-left.axvline(table.loc["dense", first_text], color="black", linestyle="--", label="dense")
-left.set_xlim(0.95 * table.loc["dense", first_text], 1.02 * pruned_rows[first_text].max())
+left.barh(pruned_rows.index, pruned_rows[judged], color="tab:blue")
+left.axvline(table.loc["dense", judged], color="black", linestyle="--", label="dense")
+left.set_xlim(0.95 * table.loc["dense", judged], 1.02 * pruned_rows[judged].max())
 left.invert_yaxis()
-left.set_xlabel(f"{first_text} perplexity")
+left.set_xlabel(f"{judged} perplexity")
 left.legend()
 labels = [f"{block}.{name.split('.')[-1]}" for block, name in per_layer.index]
 for name in per_layer.columns:
@@ -180,6 +224,51 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ## The prox method against the strongest baseline, over calibration draws
+#
+# The prox method ends with masked updates, so the fair baseline is SparseGPT followed by the
+# same masked updates, not SparseGPT alone. Both are rerun on every calibration draw; so is
+# SparseGPT without them, for reference.
+
+# %%
+contenders = ["SparseGPT", "SparseGPT + refit", "prox (reconstruction)"]
+draws = []
+for calibration_seed, calibration in calibrations.items():
+    for name in contenders:
+        if calibration_seed == seed:
+            perplexity_judged, took = table.loc[name, judged], seconds[name]
+        else:
+            network, _, took = prune(name, calibration)
+            perplexity_judged = perplexity(
+                network, evaluations[judged].to(device), sequence_length, batch_size
+            )
+        draws.append(
+            {
+                "calibration seed": calibration_seed,
+                "method": name,
+                judged: perplexity_judged,
+                "seconds": took,
+            }
+        )
+draws = pd.DataFrame(draws)
+by_draw = draws.pivot(index="calibration seed", columns="method", values=judged)[
+    contenders
+]
+by_draw["prox / SparseGPT + refit"] = (
+    by_draw["prox (reconstruction)"] / by_draw["SparseGPT + refit"]
+)
+print(f"{judged} perplexity by calibration draw")
+print_table(by_draw)
+mean_seconds = draws.groupby("method")["seconds"].mean()[contenders]
+print("mean time per pruning run (seconds)")
+print_table(mean_seconds.to_frame("seconds").T)
+print(
+    "the prox method costs "
+    f"{mean_seconds['prox (reconstruction)'] / mean_seconds['SparseGPT + refit']:.0f} "
+    "times SparseGPT + refit"
+)
+
+# %% [markdown]
 # ## Every pruned model is 2:4
 #
 # The audit counts, in every linear layer of every block, the groups of four inputs by their number
@@ -188,7 +277,12 @@ plt.show()
 
 # %%
 audits = {name: audit_24(network) for name, network in pruned_models.items()}
-summary = pd.DataFrame({name: audit[[f"{k} non-zeros" for k in range(5)]].sum() for name, audit in audits.items()}).T
+summary = pd.DataFrame(
+    {
+        name: audit[[f"{k} non-zeros" for k in range(5)]].sum()
+        for name, audit in audits.items()
+    }
+).T
 summary["2:4"] = [bool(audit["2:4"].all()) for audit in audits.values()]
 print_table(summary)
 invalid = sum(not valid for valid in summary["2:4"])
@@ -203,32 +297,45 @@ invalid = sum(not valid for valid in summary["2:4"])
 # (2 bits each); on this machine the book checks the format by a round trip and runs the fallback.
 
 # %%
-deployed = copy.deepcopy(pruned_models["prox (paper)"])
+deployed = copy.deepcopy(pruned_models["prox (reconstruction)"])
 layers = deploy_semi_structured(deployed)
-print(f"{len(layers)} layers on the semi-structured path; GPU kernel used: {any(m.uses_kernel for m in layers)}")
-same = perplexity(deployed, evaluations[first_text].to(device), sequence_length, batch_size=batch_size)
-print(f"{first_text} perplexity through the deployed layers: {same:.3f} "
-      f"(pruned model: {table.loc['prox (paper)', first_text]:.3f})")
+kernel_used = any(m.uses_kernel for m in layers)
+print(
+    f"{len(layers)} layers on the semi-structured path; GPU kernel used: {kernel_used}"
+)
+same = perplexity(
+    deployed, evaluations[judged].to(device), sequence_length, batch_size=batch_size
+)
+print(
+    f"{judged} perplexity through the deployed layers: {same:.3f} "
+    f"(pruned model: {table.loc['prox (reconstruction)', judged]:.3f})"
+)
 weight = layers[0].weight.detach()
 values, positions = compress_24(weight)
 dense_bits = weight.numel() * 16
 compressed_bits = values.numel() * 16 + positions.numel() * 2
-print(f"compressed 2:4 format in half precision: {compressed_bits / dense_bits:.3f} of the dense storage")
+storage = compressed_bits / dense_bits
+print(f"compressed 2:4 format in half precision: {storage:.3f} of the dense storage")
 
 # %% [markdown]
 # ## The claims
 #
-# **matches-sparsegpt-perplexity**: the prox method's perplexity over SparseGPT's on the first
-# evaluation text. **refit-improves-perplexity**: the largest ratio of perplexity after the masked
-# updates to before, over Wanda and SparseGPT. **all-models-24**: the number of pruned models that
-# fail the 2:4 audit.
+# **improves-over-sparsegpt**: the largest ratio, over the calibration draws, of the prox
+# method's perplexity on the judged text to that of SparseGPT followed by the same masked
+# updates. **refit-improves-perplexity**: the largest ratio of perplexity after the masked
+# updates to before, over Wanda and SparseGPT. **all-models-24**, a sanity check (the driver
+# refuses any layer that is not 2:4, so it cannot fail unless the driver is broken): the
+# number of pruned models that fail the 2:4 audit.
 
 # %%
-ledger.record("matches-sparsegpt-perplexity",
-              table.loc["prox (paper)", first_text] / table.loc["SparseGPT", first_text])
-ledger.record("refit-improves-perplexity",
-              max(table.loc["Wanda + refit", first_text] / table.loc["Wanda", first_text],
-                  table.loc["SparseGPT + refit", first_text] / table.loc["SparseGPT", first_text]))
+ledger.record("improves-over-sparsegpt", by_draw["prox / SparseGPT + refit"].max())
+ledger.record(
+    "refit-improves-perplexity",
+    max(
+        table.loc["Wanda + refit", judged] / table.loc["Wanda", judged],
+        table.loc["SparseGPT + refit", judged] / table.loc["SparseGPT", judged],
+    ),
+)
 ledger.record("all-models-24", invalid)
 
 # %% tags=["nbval-check-output"]

@@ -36,9 +36,11 @@ def prox_throughput(groups, looped_groups, lam=10.0):
     subset = weight.view(-1, 4)[:looped_groups].tolist()
     looped = _seconds(lambda: [prox_group(group, lam) for group in subset])
     nonzeros = torch.bincount((prox_24(weight, lam).view(-1, 4) != 0).sum(-1), minlength=5).tolist()
-    return (f"prox: vectorized {groups / vectorized:12,.0f} groups/s ({groups} groups), one group at a time "
-            f"{looped_groups / looped:10,.0f} groups/s; ratio {groups / vectorized / (looped_groups / looped):6.1f}x; "
-            f"answers with 2/3/4 non-zeros {nonzeros[2]}/{nonzeros[3]}/{nonzeros[4]}")
+    return (
+        f"prox: vectorized {groups / vectorized:12,.0f} groups/s ({groups} groups), one group at a time "
+        f"{looped_groups / looped:10,.0f} groups/s; ratio {groups / vectorized / (looped_groups / looped):6.1f}x; "
+        f"answers with 2/3/4 non-zeros {nonzeros[2]}/{nonzeros[3]}/{nonzeros[4]}"
+    )
 
 
 def layer(rows, columns, rho=0.9, seed=0):
@@ -58,9 +60,11 @@ def lab_layer_times(shapes):
         path = ProxPath()
         prox = _seconds(lambda: prox_prune(weight, hessian, path=path))
         iterations.append(path.iterations)
-        lines.append(f"layer {rows:5d} x {columns:5d}: Wanda {wanda * 1e3:9.1f} ms  SparseGPT {sparsegpt:7.2f} s  "
-                     f"prox {prox:7.2f} s ({path.iterations} iterations)  prox/SparseGPT {prox / sparsegpt:6.1f}x  "
-                     f"prox/Wanda {prox / wanda:8.0f}x")
+        lines.append(
+            f"layer {rows:5d} x {columns:5d}: Wanda {wanda * 1e3:9.1f} ms  SparseGPT {sparsegpt:7.2f} s  "
+            f"prox {prox:7.2f} s ({path.iterations} iterations)  prox/SparseGPT {prox / sparsegpt:6.1f}x  "
+            f"prox/Wanda {prox / wanda:8.0f}x"
+        )
     return lines, max(iterations)
 
 
@@ -79,9 +83,11 @@ def large_layer_times(shapes, iterations, timed_steps=2):
 
         per_step = _seconds(step, timed_steps)
         prox = per_step * iterations
-        lines.append(f"layer {rows:5d} x {columns:5d}: Wanda {wanda * 1e3:9.1f} ms  SparseGPT {sparsegpt:7.2f} s  "
-                     f"prox {per_step:6.2f} s/iteration, estimated {prox:8.1f} s for {iterations} iterations  "
-                     f"prox/SparseGPT {prox / sparsegpt:6.1f}x (estimated)")
+        lines.append(
+            f"layer {rows:5d} x {columns:5d}: Wanda {wanda * 1e3:9.1f} ms  SparseGPT {sparsegpt:7.2f} s  "
+            f"prox {per_step:6.2f} s/iteration, estimated {prox:8.1f} s for {iterations} iterations  "
+            f"prox/SparseGPT {prox / sparsegpt:6.1f}x (estimated)"
+        )
     return lines
 
 

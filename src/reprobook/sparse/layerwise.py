@@ -85,8 +85,9 @@ def wanda_mask(weight: torch.Tensor, hessian: torch.Tensor) -> torch.Tensor:
     return top2_mask(weight.abs() * feature_norms)
 
 
-def sparsegpt_24(weight: torch.Tensor, hessian: torch.Tensor, damping: float = 0.01,
-                 block_size: int = 128) -> torch.Tensor:
+def sparsegpt_24(
+    weight: torch.Tensor, hessian: torch.Tensor, damping: float = 0.01, block_size: int = 128
+) -> torch.Tensor:
     """SparseGPT's 2:4 pruning with optimal-brain-surgeon updates.
 
     With U the upper Cholesky factor of (H + delta I)^{-1}, delta = damping * mean(diag H),
@@ -117,8 +118,8 @@ def sparsegpt_24(weight: torch.Tensor, hessian: torch.Tensor, damping: float = 0
         errors = torch.zeros(W.shape[0], stop - start, dtype=work, device=W.device)
         for j in range(start, stop):
             if (j - start) % 4 == 0:
-                scores = W[:, j:j + 4] ** 2 / torch.diagonal(U)[j:j + 4] ** 2
-                mask[:, j:j + 4] = top2_mask(scores)
+                scores = W[:, j : j + 4] ** 2 / torch.diagonal(U)[j : j + 4] ** 2
+                mask[:, j : j + 4] = top2_mask(scores)
             err = W[:, j] * ~mask[:, j] / U[j, j]
             W[:, j:stop] -= err[:, None] * U[j, j:stop][None, :]
             errors[:, j - start] = err
@@ -126,8 +127,14 @@ def sparsegpt_24(weight: torch.Tensor, hessian: torch.Tensor, damping: float = 0
     return (W * mask).to(weight.dtype)
 
 
-def masked_refit(weight: torch.Tensor, mask: torch.Tensor, original: torch.Tensor, hessian: torch.Tensor,
-                 steps: int = 100, accelerated: bool = True) -> torch.Tensor:
+def masked_refit(
+    weight: torch.Tensor,
+    mask: torch.Tensor,
+    original: torch.Tensor,
+    hessian: torch.Tensor,
+    steps: int = 100,
+    accelerated: bool = True,
+) -> torch.Tensor:
     """Masked gradient updates on the local loss: W <- (W - eta (W - W0) H) * M, eta = 1/lambda_max(H).
 
     Projected gradient descent on a convex quadratic: with ``accelerated=False`` the
@@ -171,8 +178,9 @@ def exact_refit(mask: torch.Tensor, original: torch.Tensor, hessian: torch.Tenso
     return W
 
 
-def prox_gradient_step(weight: torch.Tensor, original: torch.Tensor, hessian: torch.Tensor, eta: float,
-                       lam: float) -> torch.Tensor:
+def prox_gradient_step(
+    weight: torch.Tensor, original: torch.Tensor, hessian: torch.Tensor, eta: float, lam: float
+) -> torch.Tensor:
     """One proximal gradient step on L + lam R: prox_{eta lam R}(W - eta (W - W0) H)."""
     return prox_24(weight - eta * ((weight - original) @ hessian), eta * lam)
 
@@ -187,9 +195,17 @@ class ProxPath:
     iterations: int = 0
 
 
-def prox_prune(original: torch.Tensor, hessian: torch.Tensor, strength: float = 0.001, growth: float = 1.05,
-               inner_steps: int = 20, max_rounds: int = 1000, refit_steps: int = 100,
-               accelerated_refit: bool = True, path: ProxPath | None = None) -> torch.Tensor:
+def prox_prune(
+    original: torch.Tensor,
+    hessian: torch.Tensor,
+    strength: float = 0.001,
+    growth: float = 1.05,
+    inner_steps: int = 20,
+    max_rounds: int = 1000,
+    refit_steps: int = 100,
+    accelerated_refit: bool = True,
+    path: ProxPath | None = None,
+) -> torch.Tensor:
     """The paper's 2:4 pruner (its Algorithm 2): proximal gradient with a growing weight, then masked updates.
 
     Iterates ``W <- prox_{eta lam R}(W - eta (W - W0) H)`` with eta = 1/lambda_max(H), from W = W0.
@@ -225,8 +241,9 @@ def prox_prune(original: torch.Tensor, hessian: torch.Tensor, strength: float = 
             break
         lam *= growth
     else:
-        raise RuntimeError(f"prox_prune: some groups are still not 2:4 after {max_rounds} rounds; "
-                           f"raise max_rounds or growth")
+        raise RuntimeError(
+            f"prox_prune: some groups are still not 2:4 after {max_rounds} rounds; raise max_rounds or growth"
+        )
     mask = top2_mask(W.abs())
     return masked_refit(W, mask, W0, H, refit_steps, accelerated_refit).to(original.dtype)
 

@@ -33,8 +33,10 @@ def transformer_blocks(model: nn.Module) -> nn.ModuleList:
     try:
         return model.model.layers
     except AttributeError as error:
-        raise TypeError(f"model must be a transformers causal LM with decoder blocks at model.model.layers "
-                        f"(LLaMA, Mistral, Qwen), got {type(model).__name__}") from error
+        raise TypeError(
+            f"model must be a transformers causal LM with decoder blocks at model.model.layers "
+            f"(LLaMA, Mistral, Qwen), got {type(model).__name__}"
+        ) from error
 
 
 def block_linears(block: nn.Module) -> dict[str, nn.Linear]:
@@ -71,8 +73,10 @@ def _hidden(output):
 def block_hessians(block: nn.Module, inputs: list[tuple]) -> dict[str, torch.Tensor]:
     """H = X^T X / n of the input of every linear layer of ``block`` over all calibration batches."""
     linears = block_linears(block)
-    sums = {name: torch.zeros(m.in_features, m.in_features, dtype=torch.float64, device=m.weight.device)
-            for name, m in linears.items()}
+    sums = {
+        name: torch.zeros(m.in_features, m.in_features, dtype=torch.float64, device=m.weight.device)
+        for name, m in linears.items()
+    }
     counts = dict.fromkeys(linears, 0)
 
     def accumulate(name):
@@ -80,6 +84,7 @@ def block_hessians(block: nn.Module, inputs: list[tuple]) -> dict[str, torch.Ten
             x = args[0].reshape(-1, args[0].shape[-1]).to(torch.float64)
             sums[name] += x.T @ x
             counts[name] += x.shape[0]
+
         return hook
 
     handles = [m.register_forward_pre_hook(accumulate(name)) for name, m in linears.items()]
@@ -118,8 +123,15 @@ def prune_causal_lm(model: nn.Module, calibration: torch.Tensor, pruner: Pruner,
                     raise RuntimeError(f"the pruner returned a weight that is not 2:4 for block {index} {name}")
                 loss = local_loss(pruned, original, hessians[name])
                 removed = local_loss(torch.zeros_like(original), original, hessians[name])
-                rows.append({"block": index, "name": name, "shape": tuple(original.shape), "local_loss": loss,
-                             "relative_loss": loss / removed})
+                rows.append(
+                    {
+                        "block": index,
+                        "name": name,
+                        "shape": tuple(original.shape),
+                        "local_loss": loss,
+                        "relative_loss": loss / removed,
+                    }
+                )
                 linear.weight.copy_(pruned.to(linear.weight.dtype))
             inputs = [((_hidden(block(*args, **kwargs)),) + tuple(args[1:]), kwargs) for args, kwargs in inputs]
     finally:
@@ -133,8 +145,14 @@ def audit_24(model: nn.Module) -> pd.DataFrame:
     for index, block in enumerate(transformer_blocks(model)):
         for name, linear in block_linears(block).items():
             counts = occupancy(linear.weight.detach())
-            rows.append({"block": index, "layer": name, **{f"{k} non-zeros": counts[k] for k in range(5)},
-                         "2:4": is_24(linear.weight.detach())})
+            rows.append(
+                {
+                    "block": index,
+                    "layer": name,
+                    **{f"{k} non-zeros": counts[k] for k in range(5)},
+                    "2:4": is_24(linear.weight.detach()),
+                }
+            )
     return pd.DataFrame(rows)
 
 

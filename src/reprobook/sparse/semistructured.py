@@ -23,8 +23,12 @@ KERNEL_DTYPES = (torch.float16, torch.bfloat16)
 def semi_structured_available(device: torch.device | str, dtype: torch.dtype) -> bool:
     """Whether PyTorch's 2:4 kernels run on ``device`` for ``dtype`` (CUDA, capability >= 8.0, fp16/bf16)."""
     device = torch.device(device)
-    return (device.type == "cuda" and torch.cuda.is_available() and dtype in KERNEL_DTYPES
-            and torch.cuda.get_device_capability(device) >= (8, 0))
+    return (
+        device.type == "cuda"
+        and torch.cuda.is_available()
+        and dtype in KERNEL_DTYPES
+        and torch.cuda.get_device_capability(device) >= (8, 0)
+    )
 
 
 def check_24(name: str, weight: torch.Tensor) -> torch.Tensor:

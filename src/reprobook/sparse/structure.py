@@ -22,8 +22,10 @@ def check_weight(name: str, weight, *, finite: bool = True) -> torch.Tensor:
     if weight.ndim != 2:
         raise ValueError(f"{name} must be 2-D (out_features, in_features), got shape {tuple(weight.shape)}")
     if weight.shape[1] % 4 != 0:
-        raise ValueError(f"{name} must have an input dimension (shape[1]) that is a multiple of 4 for 2:4 groups, "
-                         f"got shape {tuple(weight.shape)}")
+        raise ValueError(
+            f"{name} must have an input dimension (shape[1]) that is a multiple of 4 for 2:4 groups, "
+            f"got shape {tuple(weight.shape)}"
+        )
     if finite and not bool(torch.isfinite(weight).all()):
         raise ValueError(f"{name} must contain only finite numbers")
     return weight
