@@ -16,14 +16,20 @@ from reprobook.optim import (
     fbipg,
     fista_fixed_regularization,
     fista_momentum,
+    fit_envelope_rate,
     fit_rate,
     is_linearly_separable,
+    iterations_to_reach,
     nemirovski_instance,
     nemirovski_matrix,
+    product_grid,
     project_box,
     prox_box_plus_squared,
+    proximal_gradient,
     regularization_weight,
+    run_grid,
     sparse_linear_inverse,
+    tail_supremum,
     zero_function,
     zero_gradient,
 )
@@ -54,9 +60,16 @@ def box_least_squares(outer_weight_prox):
             return project_box(v, -1.0, 1.0)
 
     problem = BilevelProblem(
-        name="box least squares", dim=5, inner_smooth=lambda x: 0.5 * float((A @ x - b) @ (A @ x - b)),
-        inner_grad=lambda x: A.T @ (A @ x - b), inner_lipschitz=float(np.linalg.norm(A, 2) ** 2),
-        outer=outer, outer_subgradient=outer_subgradient, prox=prox, inner_nonsmooth=box_indicator)
+        name="box least squares",
+        dim=5,
+        inner_smooth=lambda x: 0.5 * float((A @ x - b) @ (A @ x - b)),
+        inner_grad=lambda x: A.T @ (A @ x - b),
+        inner_lipschitz=float(np.linalg.norm(A, 2) ** 2),
+        outer=outer,
+        outer_subgradient=outer_subgradient,
+        prox=prox,
+        inner_nonsmooth=box_indicator,
+    )
     return problem, A, b
 
 
@@ -71,6 +84,7 @@ def test_schedule_closed_forms():
     np.testing.assert_allclose(fista_momentum(k, a=3.0), [0.0, 1 / 5, 2 / 6, 3 / 7, 4 / 8])
     t = (k + 3.0) / 3.0
     np.testing.assert_allclose(fista_momentum(k[:-1], a=3.0), (t[:-1] - 1) / t[1:])
+    np.testing.assert_allclose(regularization_weight(k, a=3.0, gamma=0.5, c=10.0), 10.0 / np.sqrt(k + 3.0))
 
 
 def test_fit_rate_recovers_a_power_law_and_skips_non_positive_values():
@@ -81,6 +95,62 @@ def test_fit_rate_recovers_a_power_law_and_skips_non_positive_values():
     assert fit_rate(k, values, 10, 1000) == pytest.approx(-2.0, abs=1e-12)
     with pytest.raises(ValueError, match="at least 2 points"):
         fit_rate(k, values, 600, 1000)
+
+
+def test_tail_supremum_against_brute_force():
+    values = np.random.default_rng(9).normal(size=50)
+    expected = [values[k:].max() for k in range(50)]
+    np.testing.assert_array_equal(tail_supremum(values), expected)
+    assert np.all(np.diff(tail_supremum(values)) <= 0)
+
+
+def test_fit_envelope_rate_of_oscillating_and_vanishing_values():
+    k = np.arange(0, 2001)
+    # An oscillation under the envelope 1/k: the raw values touch it once per period.
+    values = np.sin(0.3 * k) ** 2 / np.maximum(k, 1)
+    assert fit_envelope_rate(k, values, 100, 2000) == pytest.approx(-1.0, abs=0.02)
+    assert fit_envelope_rate(k, np.where(k < 50, 1.0, 0.0), 100, 2000) == -np.inf  # vanished
+    assert fit_envelope_rate(k, 2.0 * np.maximum(k, 1) ** -0.5, 10, 2000) == pytest.approx(-0.5, abs=1e-12)
+    with pytest.raises(ValueError, match="non-negative"):
+        fit_envelope_rate(k, -values, 100, 2000)
+
+
+def test_iterations_to_reach():
+    assert iterations_to_reach([5.0, 3.0, 1.0, 2.0, 0.5], 1.5) == 2
+    assert iterations_to_reach([5.0, 3.0], 5.0) == 0
+    assert iterations_to_reach([5.0, 3.0], 1.0) is None
+
+
+# --- grids of settings ----------------------------------------------------------------------------
+
+
+def test_product_grid_order_and_validation():
+    grid = product_grid(gamma=[1.0, 2.0], c=[1.0, 10.0, 100.0])
+    assert len(grid) == 6
+    assert grid[0] == {"gamma": 1.0, "c": 1.0} and grid[1] == {"gamma": 1.0, "c": 10.0}
+    assert grid[-1] == {"gamma": 2.0, "c": 100.0}
+    with pytest.raises(ValueError, match="gamma must hold at least one value"):
+        product_grid(gamma=[])
+    with pytest.raises(TypeError, match="c must be a list"):
+        product_grid(c=1.0)
+
+
+def test_run_grid_keeps_each_setting_and_picks_the_best():
+    problem = nemirovski_instance("l1")
+    gammas = [0.75, 1.0, 1.5]
+    grid_run = run_grid(fbipg, problem, product_grid(gamma=gammas), iterations=300)
+    assert grid_run.method == "FBi-PG" and len(grid_run.traces) == 3
+    separate = [fbipg(problem, iterations=300, gamma=g) for g in gammas]
+    for trace, alone in zip(grid_run.traces, separate):
+        np.testing.assert_array_equal(trace.x, alone.x)
+    distances = [t.distances[-1] for t in separate]
+    setting, trace = grid_run.best(lambda t: t.distances[-1])
+    assert setting == {"gamma": gammas[int(np.argmin(distances))]}
+    assert trace.distances[-1] == min(distances)
+    with pytest.raises(ValueError, match="may not repeat the common arguments"):
+        run_grid(fbipg, problem, [{"iterations": 5}], iterations=5)
+    with pytest.raises(ValueError, match="NaN"):
+        grid_run.best(lambda t: np.nan)
 
 
 # --- special cases and first steps by hand --------------------------------------------------------
@@ -113,24 +183,52 @@ def test_fbipg_first_step_by_hand():
     problem = nemirovski_instance("l1")
     x0 = np.random.default_rng(3).normal(size=7)
     A, target = nemirovski_matrix(), np.eye(7)[0]
-    step, eta = 1.0 / problem.inner_lipschitz, 3.0 ** -1.5
+    step, eta = 1.0 / problem.inner_lipschitz, 3.0**-1.5
     v = x0 - step * A.T @ (A @ x0 - target)
     expected = 50.0 + np.sign(v - 50.0) * np.maximum(np.abs(v - 50.0) - step * eta, 0.0)
     np.testing.assert_allclose(fbipg(problem, x0, 1).x, expected, rtol=1e-12)
+    # The scale c multiplies the weight, hence the soft-threshold; Bi-PG's first step is the same.
+    scaled = 50.0 + np.sign(v - 50.0) * np.maximum(np.abs(v - 50.0) - step * 10.0 * eta, 0.0)
+    np.testing.assert_allclose(bipg(problem, x0, 1, c=10.0).x, scaled, rtol=1e-12)
+    assert not np.allclose(scaled, expected)
+
+
+def test_proximal_gradient_steps_and_limit_with_a_box():
+    problem, A, b = box_least_squares(outer_weight_prox=False)
+    x0 = np.full(5, 0.5)
+    step = 1.0 / problem.inner_lipschitz
+    np.testing.assert_allclose(
+        proximal_gradient(problem, x0, 1).x, np.clip(x0 - step * A.T @ (A @ x0 - b), -1.0, 1.0), rtol=1e-12
+    )
+    trace = proximal_gradient(problem, x0, 3000)
+    assert trace.method == "PG (inner only)"
+    assert np.all(np.diff(trace.inner_values) <= 1e-12)  # a step 1/L_f decreases φ
+    reference = minimize(
+        lambda x: 0.5 * np.sum((A @ x - b) ** 2),
+        np.zeros(5),
+        jac=lambda x: A.T @ (A @ x - b),
+        method="L-BFGS-B",
+        bounds=[(-1.0, 1.0)] * 5,
+        options={"ftol": 1e-15, "gtol": 1e-12},
+    )
+    np.testing.assert_allclose(trace.x, reference.x, atol=1e-6)
 
 
 def test_default_steps():
     problem = nemirovski_instance("quadratic")  # L_ω = 1
     x0 = np.random.default_rng(8).normal(size=7)
-    safe = 1.0 / (problem.inner_lipschitz + 3.0 ** -1.5)  # 1/(L_f + η_0 L_ω)
+    safe = 1.0 / (problem.inner_lipschitz + 3.0**-1.5)  # 1/(L_f + η_0 L_ω)
     for method in (fbipg, bipg):
         np.testing.assert_array_equal(method(problem, x0, 3).x, method(problem, x0, 3, step=safe).x)
     fixed_step = 1.0 / (problem.inner_lipschitz + 0.5)
-    np.testing.assert_array_equal(fista_fixed_regularization(problem, x0, 3, eta=0.5).x,
-                                  fista_fixed_regularization(problem, x0, 3, eta=0.5, step=fixed_step).x)
+    np.testing.assert_array_equal(
+        fista_fixed_regularization(problem, x0, 3, eta=0.5).x,
+        fista_fixed_regularization(problem, x0, 3, eta=0.5, step=fixed_step).x,
+    )
     for method in (bisg, bigsam):
-        np.testing.assert_array_equal(method(problem, x0, 3).x,
-                                      method(problem, x0, 3, step=1.0 / problem.inner_lipschitz).x)
+        np.testing.assert_array_equal(
+            method(problem, x0, 3).x, method(problem, x0, 3, step=1.0 / problem.inner_lipschitz).x
+        )
 
 
 def test_bisg_first_step_by_hand():
@@ -148,7 +246,7 @@ def test_bigsam_first_two_steps_by_hand():
     A, target = nemirovski_matrix(), np.eye(7)[0]
     step = 1.0 / problem.inner_lipschitz
     x = np.random.default_rng(5).normal(size=7)
-    for k, beta in enumerate([1.0, 2.0 / 3.0]):  # β_1 = min(1, 2/2), β_2 = 2/3
+    for beta in [1.0, 2.0 / 3.0]:  # β_1 = min(1, 2/2), β_2 = 2/3
         y = x - step * A.T @ (A @ x - target)
         z = x - 0.5 * (x - 50.0)  # outer step t = 0.5
         x = beta * z + (1 - beta) * y
@@ -163,9 +261,14 @@ def test_fista_fixed_regularization_reaches_the_regularized_minimizer_with_a_box
     problem, A, b = box_least_squares(outer_weight_prox=True)
     eta = 0.3
     trace = fista_fixed_regularization(problem, iterations=3000, eta=eta)
-    reference = minimize(lambda x: 0.5 * np.sum((A @ x - b) ** 2) + 0.5 * eta * x @ x, np.zeros(5),
-                         jac=lambda x: A.T @ (A @ x - b) + eta * x, method="L-BFGS-B",
-                         bounds=[(-1.0, 1.0)] * 5, options={"ftol": 1e-15, "gtol": 1e-12})
+    reference = minimize(
+        lambda x: 0.5 * np.sum((A @ x - b) ** 2) + 0.5 * eta * x @ x,
+        np.zeros(5),
+        jac=lambda x: A.T @ (A @ x - b) + eta * x,
+        method="L-BFGS-B",
+        bounds=[(-1.0, 1.0)] * 5,
+        options={"ftol": 1e-15, "gtol": 1e-12},
+    )
     assert np.any(np.abs(reference.x) == 1.0)  # the box is active: g matters
     np.testing.assert_allclose(trace.x, reference.x, atol=1e-6)
 
@@ -196,13 +299,19 @@ def test_nemirovski_solution_by_an_independent_computation():
     center = np.full(7, 50.0)
     # ℓ1: min Σu  s.t.  −u ≤ particular + basis·τ − 50 ≤ u, a linear program in (τ, u).
     identity = np.eye(7)
-    lp = linprog(np.r_[np.zeros(3), np.ones(7)], A_ub=np.block([[basis, -identity], [-basis, -identity]]),
-                 b_ub=np.r_[center - particular, particular - center], bounds=[(None, None)] * 3 + [(0, None)] * 7,
-                 method="highs")
+    lp = linprog(
+        np.r_[np.zeros(3), np.ones(7)],
+        A_ub=np.block([[basis, -identity], [-basis, -identity]]),
+        b_ub=np.r_[center - particular, particular - center],
+        bounds=[(None, None)] * 3 + [(0, None)] * 7,
+        method="highs",
+    )
     # quadratic: min ½‖particular + basis·τ − 50‖² with orthonormal columns: τ = basisᵀ(50 − particular).
     tau = basis.T @ (center - particular)
-    for outer, minimizer, omega_star in [("l1", particular + basis @ lp.x[:3], 196.0),
-                                         ("quadratic", particular + basis @ tau, 0.5 * 4 * 49.0 ** 2)]:
+    for outer, minimizer, omega_star in [
+        ("l1", particular + basis @ lp.x[:3], 196.0),
+        ("quadratic", particular + basis @ tau, 0.5 * 4 * 49.0**2),
+    ]:
         problem = nemirovski_instance(outer)
         np.testing.assert_allclose(minimizer, X_STAR, atol=1e-8)
         np.testing.assert_array_equal(problem.solution, X_STAR)
@@ -227,7 +336,10 @@ def test_fbipg_on_nemirovski_approaches_x_star():
     trace = fbipg(problem, iterations=2000, a=3.0, gamma=1.1)
     assert trace.distances[0] == pytest.approx(np.linalg.norm(X_STAR))
     assert trace.distances[-1] < 4.0  # measured 2.96, from 86.6
-    assert trace.outer_gap(problem)[-1] < 6.0  # measured 5.1, from 154
+    assert 0.0 < trace.outer_gap(problem)[-1] < 6.0  # measured 5.1, from 154: still above ω*
+    np.testing.assert_array_equal(trace.outer_excess(problem), np.maximum(trace.outer_gap(problem), 0.0))
+    assert trace.outer_gap(problem).min() < 0.0  # on the way, some iterates undershoot ω*
+    assert fbipg(problem, iterations=2000, a=3.0, gamma=1.5).distances[-1] > 70.0
 
 
 def test_bipg_regularized_objective_is_non_increasing():
@@ -251,26 +363,49 @@ def test_bigsam_converges_toward_x_star_on_the_quadratic_variant():
 # --- the sparse linear inverse problem ------------------------------------------------------------
 
 
-def test_sparse_linear_inverse_basis_pursuit_solution():
-    problem = sparse_linear_inverse()
+@pytest.mark.parametrize("condition_number", [None, 1000.0])
+def test_sparse_linear_inverse_basis_pursuit_solution(condition_number):
+    problem = sparse_linear_inverse(m=200, n=500, condition_number=condition_number)
     A, b, x_true = problem.data["A"], problem.data["b"], problem.data["x_true"]
-    assert A.shape == (400, 1000) and np.count_nonzero(x_true) == 100
+    assert A.shape == (200, 500) and np.count_nonzero(x_true) == 50
     assert np.max(np.abs(A @ problem.solution - b)) < 1e-8
     np.testing.assert_allclose(problem.solution, x_true, atol=1e-6)  # exact recovery
     assert problem.outer_optimum == pytest.approx(np.abs(x_true).sum(), rel=1e-9)
     assert not problem.solution.flags.writeable  # shared by the cache
-    assert sparse_linear_inverse() is problem
+    assert sparse_linear_inverse(m=200, n=500, condition_number=condition_number) is problem
+    assert problem.inner_lipschitz == pytest.approx(np.linalg.norm(A, 2) ** 2, rel=1e-12)
 
 
-def test_sparse_linear_inverse_against_a_second_lp_formulation():
-    problem = sparse_linear_inverse(m=15, n=40, nonzeros=10, seed=7)
+def test_ill_conditioned_singular_values_and_orthonormal_factors():
+    problem = sparse_linear_inverse(m=30, n=80, seed=2, condition_number=100.0)
+    singular = np.linalg.svd(problem.data["A"], compute_uv=False)
+    np.testing.assert_allclose(singular, np.geomspace(1.0, 0.01, 30), rtol=1e-10)
+    assert problem.inner_lipschitz == pytest.approx(1.0, rel=1e-10)
+    gaussian = sparse_linear_inverse(m=30, n=80, seed=2)
+    assert np.linalg.cond(gaussian.data["A"]) < 10.0 < np.linalg.cond(problem.data["A"])
+    assert problem.name != gaussian.name
+    with pytest.raises(ValueError, match="condition_number must be a finite number >= 1"):
+        sparse_linear_inverse(m=30, n=80, condition_number=0.5)
+    with pytest.raises(ValueError, match="m must be <= n"):
+        sparse_linear_inverse(m=90, n=80, condition_number=10.0)
+
+
+@pytest.mark.parametrize("condition_number", [None, 100.0])
+def test_sparse_linear_inverse_against_a_second_lp_formulation(condition_number):
+    problem = sparse_linear_inverse(m=15, n=40, nonzeros=10, seed=7, condition_number=condition_number)
     A, b = problem.data["A"], problem.data["b"]
     n = A.shape[1]
     # min Σ t  s.t.  −t ≤ x ≤ t,  Ax = b,  over (x, t).
     identity = np.eye(n)
-    result = linprog(np.r_[np.zeros(n), np.ones(n)], A_ub=np.block([[identity, -identity], [-identity, -identity]]),
-                     b_ub=np.zeros(2 * n), A_eq=np.hstack([A, np.zeros_like(A)]), b_eq=b,
-                     bounds=[(None, None)] * n + [(0, None)] * n, method="highs")
+    result = linprog(
+        np.r_[np.zeros(n), np.ones(n)],
+        A_ub=np.block([[identity, -identity], [-identity, -identity]]),
+        b_ub=np.zeros(2 * n),
+        A_eq=np.hstack([A, np.zeros_like(A)]),
+        b_eq=b,
+        bounds=[(None, None)] * n + [(0, None)] * n,
+        method="highs",
+    )
     assert problem.outer_optimum == pytest.approx(result.fun, rel=1e-7)
     assert problem.outer_optimum < np.abs(problem.data["x_true"]).sum()  # too few rows to recover x_true
 
@@ -282,12 +417,30 @@ def test_sparse_linear_inverse_is_deterministic_for_its_seed():
     assert not np.array_equal(first.data["A"], sparse_linear_inverse(m=10, n=30, seed=4).data["A"])
 
 
-def test_fbipg_approaches_the_basis_pursuit_solution():
-    problem = sparse_linear_inverse()
-    trace = fbipg(problem, iterations=2000)
-    assert trace.distances[500] < 0.25 * trace.distances[0]  # measured 0.17
-    assert trace.distances[-1] < 1e-2  # measured 1.5e-3, from 10.1
-    assert trace.inner_gap(problem)[-1] < 1e-6
+def test_fbipg_approaches_the_basis_pursuit_solution_from_below():
+    problem = sparse_linear_inverse(m=200, n=500)
+    trace = fbipg(problem, iterations=2000, gamma=1.0)
+    assert trace.distances[500] < 0.1 * trace.distances[0]
+    assert trace.distances[-1] < 1e-2 * trace.distances[0]
+    assert trace.inner_gap(problem)[-1] < 1e-4
+    # x_0 = 0 has ω = 0 < ω*: the signed gap starts at −ω*, and infeasible iterates stay below ω*.
+    assert trace.outer_gap(problem)[0] == -problem.outer_optimum
+    assert np.all(trace.outer_gap(problem) < 0) and np.all(trace.outer_excess(problem) == 0)
+
+
+def test_acceleration_shows_on_the_ill_conditioned_problem():
+    # Singular values from 1 to 1e-3: within 2000 iterations plain gradient steps reduce the inner gap
+    # like 1/k, FISTA like 1/k² (and FBi-PG with a fast-vanishing weight too), Bi-PG does not.
+    problem = sparse_linear_inverse(m=200, n=500, condition_number=1000.0)
+    k = np.arange(2001)
+
+    def slope(trace):
+        return fit_rate(k, trace.inner_gap(problem), 100, 2000)
+
+    assert slope(proximal_gradient(problem, iterations=2000)) > -1.2
+    assert slope(fista_fixed_regularization(problem, iterations=2000, eta=0.0)) < -1.9
+    assert slope(fbipg(problem, iterations=2000, gamma=2.0)) < -1.9
+    assert slope(bipg(problem, iterations=2000, gamma=2.0)) > -1.5
 
 
 # --- the breast-cancer logistic problem -----------------------------------------------------------
@@ -315,7 +468,9 @@ def test_breast_cancer_gradient_matches_finite_differences(breast_cancer):
     gradient, h = breast_cancer.inner_grad(x), 1e-5
     for _ in range(3):
         direction = rng.normal(size=breast_cancer.dim)
-        central = (breast_cancer.inner_smooth(x + h * direction) - breast_cancer.inner_smooth(x - h * direction)) / (2 * h)
+        central = (breast_cancer.inner_smooth(x + h * direction) - breast_cancer.inner_smooth(x - h * direction)) / (
+            2 * h
+        )
         assert central == pytest.approx(gradient @ direction, rel=1e-6, abs=1e-9)
 
 
@@ -357,7 +512,7 @@ def test_trace_records_every_iteration_and_gaps_need_references():
         trace.outer_gap(unknown)
 
 
-METHODS = [fbipg, bipg, bisg, fista_fixed_regularization, bigsam]
+METHODS = [fbipg, bipg, bisg, fista_fixed_regularization, bigsam, proximal_gradient]
 
 
 def run(method, **kwargs):
@@ -390,6 +545,7 @@ def test_methods_reject_bad_inputs(method, kwargs, match):
         (lambda: run(bipg, a=np.nan), "a must be"),
         (lambda: run(fbipg, gamma=0.0), "gamma must be a finite number > 0"),
         (lambda: run(bipg, gamma=-1.0), "gamma"),
+        (lambda: run(bipg, c=0.0), "c must be a finite number > 0"),
         (lambda: run(fista_fixed_regularization, eta=-0.1), "eta"),
         (lambda: run(bisg, alpha=0.5), r"alpha must be a finite number in \(0.5, 1\]"),
         (lambda: run(bisg, alpha=1.2), "alpha"),
@@ -421,6 +577,13 @@ def test_types_are_validated():
         run(bipg, callback=3)
     problem = nemirovski_instance("l1")
     with pytest.raises(ValueError, match="inner_lipschitz must be a finite number > 0"):
-        BilevelProblem(name="bad", dim=7, inner_smooth=problem.inner_smooth, inner_grad=problem.inner_grad,
-                       inner_lipschitz=0.0, outer=problem.outer, outer_subgradient=problem.outer_subgradient,
-                       prox=problem.prox)
+        BilevelProblem(
+            name="bad",
+            dim=7,
+            inner_smooth=problem.inner_smooth,
+            inner_grad=problem.inner_grad,
+            inner_lipschitz=0.0,
+            outer=problem.outer,
+            outer_subgradient=problem.outer_subgradient,
+            prox=problem.prox,
+        )

@@ -14,7 +14,8 @@ Instances:
 * :func:`nemirovski_instance`: a 7-dimensional least-squares inner problem whose
   solution set is a 3-dimensional affine set, with a known bi-level solution;
 * :func:`sparse_linear_inverse`: an under-determined linear system with an ℓ1
-  outer objective, whose bi-level solution is the basis-pursuit solution;
+  outer objective, whose bi-level solution is the basis-pursuit solution
+  (Gaussian, or ill-conditioned with a prescribed condition number);
 * :func:`breast_cancer_logistic_l1`: ℓ1-minimal logistic regression on the
   scikit-learn breast-cancer data with cubic features.
 """
@@ -100,8 +101,15 @@ class BilevelProblem:
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a str, got {type(self.name).__name__}")
         check_count("dim", self.dim)
-        for name in ("inner_smooth", "inner_grad", "outer", "outer_subgradient", "prox",
-                     "inner_nonsmooth", "outer_smooth_grad"):
+        for name in (
+            "inner_smooth",
+            "inner_grad",
+            "outer",
+            "outer_subgradient",
+            "prox",
+            "inner_nonsmooth",
+            "outer_smooth_grad",
+        ):
             if not callable(getattr(self, name)):
                 raise TypeError(f"{name} must be callable")
         check_real("inner_lipschitz", self.inner_lipschitz, 0.0, open_lower=True)
@@ -188,12 +196,24 @@ def nemirovski_instance(outer="l1"):
     center = np.full(NEMIROVSKI_DIM, NEMIROVSKI_TARGET)
     solution = np.where(np.arange(NEMIROVSKI_DIM) < NEMIROVSKI_J, 1.0, NEMIROVSKI_TARGET)
     pinned = NEMIROVSKI_J  # x₀..x₃ = 1 sit at distance 49 from the target
-    common = dict(dim=NEMIROVSKI_DIM, inner_smooth=f, inner_grad=grad_f, inner_lipschitz=lipschitz,
-                  inner_optimum=0.0, solution=solution)
+    common = dict(
+        dim=NEMIROVSKI_DIM,
+        inner_smooth=f,
+        inner_grad=grad_f,
+        inner_lipschitz=lipschitz,
+        inner_optimum=0.0,
+        solution=solution,
+    )
     if outer == "l1":
         value, subgradient, prox = _l1_outer(center)
-        return BilevelProblem(name="nemirovski-l1", outer=value, outer_subgradient=subgradient,
-                              prox=prox, outer_optimum=pinned * (NEMIROVSKI_TARGET - 1.0), **common)
+        return BilevelProblem(
+            name="nemirovski-l1",
+            outer=value,
+            outer_subgradient=subgradient,
+            prox=prox,
+            outer_optimum=pinned * (NEMIROVSKI_TARGET - 1.0),
+            **common,
+        )
 
     def quadratic(x):
         return 0.5 * float((x - center) @ (x - center))
@@ -201,10 +221,17 @@ def nemirovski_instance(outer="l1"):
     def quadratic_grad(x):
         return x - center
 
-    return BilevelProblem(name="nemirovski-quadratic", outer=quadratic, outer_subgradient=quadratic_grad,
-                          prox=identity_prox, outer_smooth_grad=quadratic_grad, outer_lipschitz=1.0,
-                          outer_is_smooth=True,
-                          outer_optimum=0.5 * pinned * (NEMIROVSKI_TARGET - 1.0) ** 2, **common)
+    return BilevelProblem(
+        name="nemirovski-quadratic",
+        outer=quadratic,
+        outer_subgradient=quadratic_grad,
+        prox=identity_prox,
+        outer_smooth_grad=quadratic_grad,
+        outer_lipschitz=1.0,
+        outer_is_smooth=True,
+        outer_optimum=0.5 * pinned * (NEMIROVSKI_TARGET - 1.0) ** 2,
+        **common,
+    )
 
 
 def basis_pursuit(A, b):
@@ -218,21 +245,45 @@ def basis_pursuit(A, b):
         raise ValueError(f"A must be a 2-D array, got {A.ndim} dimensions")
     b = finite_array("b", b, (A.shape[0],))
     n = A.shape[1]
-    result = linprog(np.ones(2 * n), A_eq=np.hstack([A, -A]), b_eq=b, bounds=(0, None), method="highs",
-                     options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+    result = linprog(
+        np.ones(2 * n),
+        A_eq=np.hstack([A, -A]),
+        b_eq=b,
+        bounds=(0, None),
+        method="highs",
+        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
+    )
     if result.status != 0:
         raise ValueError(f"basis pursuit failed: {result.message}")
     return result.x[:n] - result.x[n:]
 
 
+def _haar_orthonormal_columns(rng, rows, columns):
+    """A rows × columns matrix with orthonormal columns, uniformly (Haar) distributed.
+
+    QR of a Gaussian matrix, with the signs of R's diagonal moved into Q so that
+    the distribution does not depend on the QR routine's sign convention.
+    """
+    q, r = np.linalg.qr(rng.standard_normal((rows, columns)))
+    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+
+
 @functools.lru_cache(maxsize=8)
-def sparse_linear_inverse(m=400, n=1000, nonzeros=None, seed=0):
+def sparse_linear_inverse(m=400, n=1000, nonzeros=None, seed=0, condition_number=None):
     """Sparse recovery: the minimal-ℓ1 solution of an under-determined system.
 
     In the style of Nesterov's ℓ1 test generator used by bi-level benchmarks:
     A has i.i.d. N(0, 1)/√m entries, x_true has ``nonzeros`` (default n // 10)
     non-zero N(0, 1) entries on a random support, and b = A x_true (seeded with
     ``np.random.default_rng(seed)``).
+
+    With ``condition_number`` κ ≥ 1 the matrix is ill-conditioned instead:
+    A = U diag(σ) Vᵀ with U (m × m) and V (n × m) Haar-distributed orthonormal
+    columns and singular values σ geometrically spaced from 1 down to 1/κ, so
+    that AᵀA has condition number κ² on its range. First-order methods then
+    show their worst-case behaviour for many iterations: plain gradient steps
+    reduce ½‖Ax − b‖² like 1/k, accelerated ones like 1/k², until k is of the
+    order of κ² and κ respectively.
 
     Inner: f(x) = ½‖Ax − b‖², g = 0, L_f = ‖A‖₂²; φ* = 0 and, for m < n,
     X* = {x : Ax = b}. Outer: ω(x) = ‖x‖₁. The bi-level solution is the
@@ -247,7 +298,16 @@ def sparse_linear_inverse(m=400, n=1000, nonzeros=None, seed=0):
         raise ValueError(f"nonzeros must be an integer <= n = {n}, got {nonzeros}")
     seed = check_count("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
-    A = rng.standard_normal((m, n)) / np.sqrt(m)
+    if condition_number is None:
+        A = rng.standard_normal((m, n)) / np.sqrt(m)
+        name = f"sparse-linear-inverse-{m}x{n}"
+    else:
+        condition_number = check_real("condition_number", condition_number, 1.0)
+        if m > n:
+            raise ValueError(f"m must be <= n = {n} with a condition_number, got {m}")
+        singular_values = np.geomspace(1.0, 1.0 / condition_number, m)
+        A = (_haar_orthonormal_columns(rng, m, m) * singular_values) @ _haar_orthonormal_columns(rng, n, m).T
+        name = f"sparse-linear-inverse-{m}x{n}-condition-{condition_number:g}"
     x_true = np.zeros(n)
     x_true[rng.choice(n, size=nonzeros, replace=False)] = rng.standard_normal(nonzeros)
     b = A @ x_true
@@ -257,9 +317,17 @@ def sparse_linear_inverse(m=400, n=1000, nonzeros=None, seed=0):
     value, subgradient, prox = _l1_outer(0.0)
     solution = basis_pursuit(A, b)
     return BilevelProblem(
-        name=f"sparse-linear-inverse-{m}x{n}", dim=n, inner_smooth=f, inner_grad=grad_f,
-        inner_lipschitz=lipschitz, outer=value, outer_subgradient=subgradient, prox=prox,
-        inner_optimum=0.0, outer_optimum=float(np.abs(solution).sum()), solution=solution,
+        name=name,
+        dim=n,
+        inner_smooth=f,
+        inner_grad=grad_f,
+        inner_lipschitz=lipschitz,
+        outer=value,
+        outer_subgradient=subgradient,
+        prox=prox,
+        inner_optimum=0.0,
+        outer_optimum=float(np.abs(solution).sum()),
+        solution=solution,
         data={"A": A, "b": b, "x_true": _read_only(x_true)},
     )
 
@@ -283,8 +351,7 @@ def is_linearly_separable(A, y):
     """
     A, y = _check_classification_data(A, y)
     n, d = A.shape
-    result = linprog(np.zeros(d), A_ub=-(y[:, None] * A), b_ub=-np.ones(n), bounds=(None, None),
-                     method="highs")
+    result = linprog(np.zeros(d), A_ub=-(y[:, None] * A), b_ub=-np.ones(n), bounds=(None, None), method="highs")
     if result.status not in (0, 2):
         raise RuntimeError(f"the separability linear program did not finish: {result.message}")
     return result.status == 0
@@ -347,7 +414,8 @@ def breast_cancer_logistic_l1():
     features, labels = load_breast_cancer(return_X_y=True)
     labels = np.where(labels == 1, 1.0, -1.0)
     X_train, X_test, y_train, y_test = train_test_split(
-        features, labels, test_size=0.2, stratify=labels, random_state=42)
+        features, labels, test_size=0.2, stratify=labels, random_state=42
+    )
     cubic = PolynomialFeatures(degree=3, include_bias=False)
     scaler = StandardScaler().fit(cubic.fit_transform(X_train))
 
@@ -360,9 +428,20 @@ def breast_cancer_logistic_l1():
     separable = is_linearly_separable(A_train, y_train)
     value, subgradient, prox = _l1_outer(0.0)
     return BilevelProblem(
-        name="breast-cancer-logistic-l1", dim=A_train.shape[1], inner_smooth=f, inner_grad=grad_f,
-        inner_lipschitz=lipschitz, outer=value, outer_subgradient=subgradient, prox=prox,
+        name="breast-cancer-logistic-l1",
+        dim=A_train.shape[1],
+        inner_smooth=f,
+        inner_grad=grad_f,
+        inner_lipschitz=lipschitz,
+        outer=value,
+        outer_subgradient=subgradient,
+        prox=prox,
         inner_optimum=0.0 if separable else None,
-        data={"A_train": A_train, "y_train": _read_only(y_train), "A_test": A_test,
-              "y_test": _read_only(y_test), "separable": separable},
+        data={
+            "A_train": A_train,
+            "y_train": _read_only(y_train),
+            "A_test": A_test,
+            "y_test": _read_only(y_test),
+            "separable": separable,
+        },
     )
