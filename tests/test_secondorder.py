@@ -16,6 +16,7 @@ from reprobook.secondorder import (
     lanczos,
     logistic_with_spectrum,
     news20_like,
+    quadratic_with_law,
     quadratic_with_spectrum,
     rcv1_like,
     solve_cubic,
@@ -139,8 +140,9 @@ def test_lipschitz_bound():
         assert top <= oracle.lipschitz_bound() * (1 + 1e-10)
     problem = w8a_like(scale=0.02, seed=3)
     big = problem.oracle()
-    assert big.lipschitz_bound() == pytest.approx(np.linalg.norm(problem.A.toarray(), 2) ** 2 / (4 * problem.n),
-                                                  rel=1e-8)
+    assert big.lipschitz_bound() == pytest.approx(
+        np.linalg.norm(problem.A.toarray(), 2) ** 2 / (4 * problem.n), rel=1e-8
+    )
 
 
 def test_torch_oracle_hvp_gradient_and_counters():
@@ -260,8 +262,9 @@ def test_lanczos_validation():
 def brute_force_cubic(g, H, M, rng, starts=12):
     best = None
     for _ in range(starts):
-        result = minimize(lambda s: cubic_model(g, H, M, s), rng.normal(size=g.size) * 3, method="BFGS",
-                          options={"gtol": 1e-11})
+        result = minimize(
+            lambda s: cubic_model(g, H, M, s), rng.normal(size=g.size) * 3, method="BFGS", options={"gtol": 1e-11}
+        )
         if best is None or result.fun < best.fun:
             best = result
     return best
@@ -302,8 +305,12 @@ def test_cubic_convention_is_m_over_three():
     g2 = np.array([0.4, 0.2])
     axis = np.linspace(-3, 3, 1501)  # the minimizer has norm r/M ≥ −λ_min ≈ 2.03
     S1, S2 = np.meshgrid(axis, axis, indexing="ij")
-    values2 = (g2[0] * S1 + g2[1] * S2 + 0.5 * (H[0, 0] * S1**2 + 2 * H[0, 1] * S1 * S2 + H[1, 1] * S2**2)
-               + 1.0 / 3 * (S1**2 + S2**2) ** 1.5)
+    values2 = (
+        g2[0] * S1
+        + g2[1] * S2
+        + 0.5 * (H[0, 0] * S1**2 + 2 * H[0, 1] * S1 * S2 + H[1, 1] * S2**2)
+        + 1.0 / 3 * (S1**2 + S2**2) ** 1.5
+    )
     solution2 = solve_cubic(g2, H, 1.0)
     assert solution2.model_value <= values2.min() + 1e-12
     assert solution2.model_value == pytest.approx(values2.min(), abs=1e-4)
@@ -409,10 +416,13 @@ def test_w8a_like_shapes_density_labels_and_determinism():
     assert (other.A != problem.A).nnz > 0
 
 
-@pytest.mark.parametrize("generator, n, d, density, positive", [
-    (rcv1_like, 20_242, 47_236, 0.0016, 0.52),
-    (news20_like, 19_996, 1_355_191, 450 / 1_355_191, 0.5),
-])
+@pytest.mark.parametrize(
+    "generator, n, d, density, positive",
+    [
+        (rcv1_like, 20_242, 47_236, 0.0016, 0.52),
+        (news20_like, 19_996, 1_355_191, 450 / 1_355_191, 0.5),
+    ],
+)
 def test_text_like_generators(generator, n, d, density, positive):
     problem = generator(scale=0.05, seed=0, l2=1e-4)
     assert problem.A.shape == (round(n * 0.05), round(d * 0.05))
@@ -476,3 +486,55 @@ def test_logistic_with_spectrum_is_the_same_in_every_dimension():
     np.testing.assert_allclose(np.linalg.eigvalsh(block_small), np.linalg.eigvalsh(block_large), rtol=1e-11)
     with pytest.raises(ValueError, match="d must be >= rank"):
         logistic_with_spectrum(10, rank=20)
+
+
+@pytest.mark.parametrize("law", ["uniform", "log-uniform"])
+def test_quadratic_with_law_fixes_the_law_L_and_the_distance(law):
+    problems = [quadratic_with_law(d, law, smoothness=2.0, distance=3.0, condition=100.0, seed=1) for d in (40, 400)]
+    for problem in problems:
+        d = problem.d
+        expected = 2.0 * (np.arange(1, d + 1) / d if law == "uniform" else np.geomspace(0.01, 1.0, d))
+        assert scipy.sparse.issparse(problem.H)  # the same block structure at every d
+        np.testing.assert_allclose(np.linalg.eigvalsh(problem.H.toarray()), expected, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(np.sort(problem.eigenvalues), expected, rtol=1e-14)
+        assert problem.smoothness == pytest.approx(2.0, rel=1e-14)
+        assert problem.distance == pytest.approx(3.0, rel=1e-14)
+        assert problem.effective_dimension == pytest.approx(expected.sum() / 2.0, rel=1e-12)
+        oracle = problem.oracle()
+        assert oracle.value(np.zeros(d)) == 0.0  # x* = 0, f* = 0
+        np.testing.assert_array_equal(oracle.gradient(np.zeros(d)), np.zeros(d))
+    # the effective dimension grows in proportion to d
+    ratio = problems[1].effective_dimension / problems[0].effective_dimension
+    assert 9.5 < ratio < 10.0  # (d + 1)/2 for the uniform law, about d/ln(condition) for the other
+    again = quadratic_with_law(40, law, smoothness=2.0, distance=3.0, condition=100.0, seed=1)
+    np.testing.assert_array_equal(again.x0, problems[0].x0)
+    assert (again.H != problems[0].H).nnz == 0
+    other = quadratic_with_law(40, law, smoothness=2.0, distance=3.0, condition=100.0, seed=2)
+    assert not np.array_equal(other.x0, problems[0].x0)
+
+
+def test_quadratic_with_law_validation():
+    with pytest.raises(ValueError, match="law must be one of"):
+        quadratic_with_law(10, "gaussian")
+    with pytest.raises(ValueError, match="d must be"):
+        quadratic_with_law(1)
+    with pytest.raises(ValueError, match="condition"):
+        quadratic_with_law(10, "log-uniform", condition=0.5)
+    with pytest.raises(ValueError, match="distance"):
+        quadratic_with_law(10, distance=0.0)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_quadratic_partial_derivatives_read_H(sparse):
+    dense = random_symmetric(30, RNG)[0]
+    c = RNG.normal(size=30)
+    oracle = QuadraticOracle(scipy.sparse.csr_matrix(dense) if sparse else dense, c)
+    generic = QuadraticOracle(scipy.sparse.linalg.aslinearoperator(dense), c)  # the base-class fallbacks
+    x, index = RNG.normal(size=30), np.array([3, 17, 4, 29])
+    np.testing.assert_allclose(oracle.partial_gradient(x, index), (dense @ x - c)[index], rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(oracle.partial_gradient(x, index), generic.partial_gradient(x, index), atol=1e-13)
+    np.testing.assert_allclose(oracle.partial_hessian(x, index), dense[np.ix_(index, index)], atol=1e-15)
+    np.testing.assert_allclose(oracle.partial_hessian(x, index), generic.partial_hessian(x, index), atol=1e-13)
+    assert oracle.counts() == {"values": 0, "gradients": 2, "hvps": 8}  # no product with H was needed
+    with pytest.raises(ValueError, match="distinct coordinates"):
+        oracle.partial_hessian(x, np.array([1, 1]))

@@ -7,9 +7,10 @@ Cevher, AISTATS 2024) uses:
   (logistic regression on sparse data, quadratics, any torch loss);
 * :mod:`~reprobook.secondorder.lanczos` — the Lanczos process (numpy or torch);
 * :mod:`~reprobook.secondorder.cubic` — the cubic subproblem, convention (M/3)‖s‖³;
-* :mod:`~reprobook.secondorder.methods` — CRN, Krylov CRN and SSCN with one trace;
+* :mod:`~reprobook.secondorder.methods` — CRN, Krylov CRN and SSCN with one trace, and
+  SciPy's trust-krylov traced the same way;
 * :mod:`~reprobook.secondorder.problems` — synthetic w8a/rcv1/news20-like data and
-  spectral test problems.
+  spectral test problems (quadratics whose spectrum follows a fixed law at every d).
 """
 
 from reprobook.secondorder.cubic import (
@@ -23,12 +24,23 @@ from reprobook.secondorder.cubic import (
     solve_cubic_tridiagonal,
 )
 from reprobook.secondorder.lanczos import LanczosResult, lanczos
-from reprobook.secondorder.methods import DENSE_LIMIT, M_FLOOR_RATIO, SecondOrderTrace, crn, krylov_crn, sscn
+from reprobook.secondorder.methods import (
+    DENSE_LIMIT,
+    M_FLOOR_RATIO,
+    SecondOrderTrace,
+    crn,
+    krylov_crn,
+    sscn,
+    trust_krylov,
+)
 from reprobook.secondorder.oracles import LogisticOracle, Oracle, QuadraticOracle, TorchOracle
 from reprobook.secondorder.problems import (
+    SPECTRAL_LAWS,
     LogisticProblem,
+    QuadraticProblem,
     logistic_with_spectrum,
     news20_like,
+    quadratic_with_law,
     quadratic_with_spectrum,
     rcv1_like,
     shakespeare_ngram_logistic,
@@ -39,6 +51,7 @@ __all__ = [
     "CUBIC_DENOMINATOR",
     "DENSE_LIMIT",
     "M_FLOOR_RATIO",
+    "SPECTRAL_LAWS",
     "CubicSolution",
     "CubicSubproblem",
     "LanczosResult",
@@ -46,6 +59,7 @@ __all__ = [
     "LogisticProblem",
     "Oracle",
     "QuadraticOracle",
+    "QuadraticProblem",
     "SecondOrderTrace",
     "TorchOracle",
     "conjugate_gradient",
@@ -55,6 +69,7 @@ __all__ = [
     "lanczos",
     "logistic_with_spectrum",
     "news20_like",
+    "quadratic_with_law",
     "quadratic_with_spectrum",
     "rcv1_like",
     "shakespeare_ngram_logistic",
@@ -62,5 +77,6 @@ __all__ = [
     "solve_cubic_cg",
     "solve_cubic_tridiagonal",
     "sscn",
+    "trust_krylov",
     "w8a_like",
 ]

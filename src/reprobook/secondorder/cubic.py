@@ -165,13 +165,13 @@ class CubicSubproblem:
         return cls(lam, Q, g)
 
     def _model_in_eigenbasis(self, c, M):
-        return float(self.gamma @ c + 0.5 * (self.eigenvalues * c) @ c
-                     + M / CUBIC_DENOMINATOR * np.linalg.norm(c) ** 3)
+        return float(self.gamma @ c + 0.5 * (self.eigenvalues * c) @ c + M / CUBIC_DENOMINATOR * np.linalg.norm(c) ** 3)
 
     def _solution(self, c, r, M, hard_case, iterations):
         s = self.eigenvectors @ c
-        return CubicSolution(s=s, r=float(r), model_value=self._model_in_eigenbasis(c, M),
-                             hard_case=hard_case, iterations=iterations)
+        return CubicSolution(
+            s=s, r=float(r), model_value=self._model_in_eigenbasis(c, M), hard_case=hard_case, iterations=iterations
+        )
 
     def solve(self, M, r0=None):
         """The global minimizer of m(s) = gᵀs + ½sᵀHs + (M/3)‖s‖³ (a :class:`CubicSolution`).
@@ -296,8 +296,17 @@ def conjugate_gradient(apply, b, tolerance=1e-10, max_iterations=None, x0=None):
     return x, calls
 
 
-def solve_cubic_cg(hvp, g, M, r0=None, tolerance=1e-10, cg_tolerance=1e-10, max_cg_iterations=None,
-                   max_newton=100, derivative_tolerance=1e-4):
+def solve_cubic_cg(
+    hvp,
+    g,
+    M,
+    r0=None,
+    tolerance=1e-10,
+    cg_tolerance=1e-10,
+    max_cg_iterations=None,
+    max_newton=100,
+    derivative_tolerance=1e-4,
+):
     """Minimize gᵀs + ½sᵀHs + (M/3)‖s‖³ matrix-free, for H ⪰ 0 given by ``hvp``.
 
     Newton's method on φ(r) = 1/‖s(r)‖ − M/r with s(r) = −(H + rI)⁻¹g; each Newton step
@@ -346,8 +355,7 @@ def solve_cubic_cg(hvp, g, M, r0=None, tolerance=1e-10, cg_tolerance=1e-10, max_
         def shifted(v, shift=r):
             return hvp(v) + shift * v
 
-        s, calls = conjugate_gradient(shifted, minus_g, cg_tolerance, max_cg_iterations,
-                                      x0=s)
+        s, calls = conjugate_gradient(shifted, minus_g, cg_tolerance, max_cg_iterations, x0=s)
         hvps += calls
         s_norm = norm(s)
         radius = r / M

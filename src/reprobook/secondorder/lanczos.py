@@ -207,5 +207,11 @@ def lanczos(hvp, v, m, reorthogonalize=False, breakdown_tol=1e-8):
             break
         beta[j] = beta_j
         rows[j + 1] = w / beta_j
-    return LanczosResult(basis=rows[:k].T, alpha=alpha[:k].copy(), beta=beta[: k - 1].copy(),
-                         hvps=k, invariant=invariant, start_norm=start_norm)
+    return LanczosResult(
+        basis=rows[:k].T,
+        alpha=alpha[:k].copy(),
+        beta=beta[: k - 1].copy(),
+        hvps=k,
+        invariant=invariant,
+        start_norm=start_norm,
+    )

@@ -1,5 +1,8 @@
 """Cubic-regularized Newton methods: full CRN, Krylov CRN and SSCN, with one loop and one trace.
 
+:func:`trust_krylov` runs SciPy's trust-region Newton-Krylov method as an outside baseline
+with the same trace.
+
 Each iteration builds a cubic model of f around x in a subspace spanned by the columns of
 an orthonormal V (s ∈ R^k, step V s),
 
@@ -39,7 +42,8 @@ gradient; its ‖∇f(x_k)‖ is computed for the trace only (``monitor=True``) 
 counted nor timed.
 
 **Stopping rules** (shared; checked at the start of each iteration): ‖∇f(x_k)‖ ≤
-``tolerance``, k = ``iterations``, elapsed time ≥ ``time_limit``, an accepted step with
+``tolerance``, f(x_k) ≤ ``f_target`` (when given), k = ``iterations``, elapsed time ≥
+``time_limit``, an accepted step with
 ‖x_k − x_{k−1}‖ < ``step_tolerance`` (not for SSCN: a zero step in one random block says
 nothing about the others), or a failed line search (SSCN instead skips the block).
 ``trace.stop_reason`` names the rule.
@@ -90,7 +94,8 @@ class SecondOrderTrace:
         accepted: whether iteration k's step was accepted (True at k = 0; False only for
             an SSCN iteration whose line search failed and which was skipped).
         subspace: the dimension of the model's subspace in iteration k (0 at k = 0).
-        stop_reason: "tolerance", "iterations", "time_limit", "step_norm" or "line_search".
+        stop_reason: "tolerance", "f_target", "iterations", "time_limit", "step_norm" or
+            "line_search" ("breakdown" for :func:`trust_krylov`).
     """
 
     method: str
@@ -123,6 +128,17 @@ class SecondOrderTrace:
         reached = np.flatnonzero(self.gap(f_star) <= accuracy)
         return int(reached[0]) if reached.size else None
 
+    def hvps_to(self, f_star, accuracy, lower_bound=False):
+        """The HVPs spent until the first k with f(x_k) − f* ≤ accuracy.
+
+        If that never happens: None, or with ``lower_bound`` every HVP the run spent (a lower
+        bound on what reaching the accuracy would have cost).
+        """
+        reached = self.iterations_to(f_star, accuracy)
+        if reached is None:
+            return int(self.hvps[-1]) if lower_bound else None
+        return int(self.hvps[reached])
+
 
 @dataclass
 class _Model:
@@ -151,8 +167,22 @@ def _run(*args, **kwargs):
         return _loop(*args, **kwargs)
 
 
-def _loop(method, oracle, x0, M0, iterations, tolerance, time_limit, step_tolerance, max_backtracks,
-          build_model, gradient="algorithm", use_step_rule=True, skip_failures=False):
+def _loop(
+    method,
+    oracle,
+    x0,
+    M0,
+    iterations,
+    tolerance,
+    time_limit,
+    step_tolerance,
+    max_backtracks,
+    build_model,
+    gradient="algorithm",
+    use_step_rule=True,
+    skip_failures=False,
+    f_target=None,
+):
     """The shared loop: gradient, model, line search on M, trace, stopping rules.
 
     ``gradient`` is "algorithm" (the method uses ∇f(x_k)), or "monitor" / "first" for a
@@ -170,14 +200,30 @@ def _loop(method, oracle, x0, M0, iterations, tolerance, time_limit, step_tolera
         time_limit = check_real("time_limit", time_limit, 0.0, open_lower=True)
     step_tolerance = check_real("step_tolerance", step_tolerance, 0.0)
     max_backtracks = check_count("max_backtracks", max_backtracks, 0)
+    if f_target is not None:
+        f_target = check_real("f_target", f_target)
 
     floor = M_FLOOR_RATIO * M
     reference = M  # the largest accepted M so far
     start = oracle.counts()
     hidden = {"values": 0, "gradients": 0, "hvps": 0}  # monitoring work, not charged
-    rows = {name: [] for name in ("objective", "gradient_norm", "hvps", "gradients", "values", "time",
-                                  "M", "step_norm", "model_decrease", "backtracks", "accepted",
-                                  "subspace")}
+    rows = {
+        name: []
+        for name in (
+            "objective",
+            "gradient_norm",
+            "hvps",
+            "gradients",
+            "values",
+            "time",
+            "M",
+            "step_norm",
+            "model_decrease",
+            "backtracks",
+            "accepted",
+            "subspace",
+        )
+    }
     elapsed = 0.0
     clock = time.perf_counter()
     f = oracle.value(x)
@@ -216,6 +262,8 @@ def _loop(method, oracle, x0, M0, iterations, tolerance, time_limit, step_tolera
         if stop_reason is None:
             if gnorm <= tolerance:
                 stop_reason = "tolerance"
+            elif f_target is not None and f <= f_target:
+                stop_reason = "f_target"
             elif k >= iterations:
                 stop_reason = "iterations"
             elif time_limit is not None and elapsed >= time_limit:
@@ -258,16 +306,35 @@ def _loop(method, oracle, x0, M0, iterations, tolerance, time_limit, step_tolera
         for name in ("hvps", "gradients", "values"):
             rows[name][-1] = counts[name] - start[name] - hidden[name]
         rows["time"][-1] = elapsed
-    arrays = {name: np.asarray(values, dtype=np.int64 if name in ("hvps", "gradients", "values", "backtracks",
-                                                                   "subspace") else
-                             bool if name == "accepted" else np.float64)
-              for name, values in rows.items()}
+    arrays = {
+        name: np.asarray(
+            values,
+            dtype=np.int64
+            if name in ("hvps", "gradients", "values", "backtracks", "subspace")
+            else bool
+            if name == "accepted"
+            else np.float64,
+        )
+        for name, values in rows.items()
+    }
     x = x.clone() if hasattr(x, "clone") else np.array(x)
     return SecondOrderTrace(method=method, x=x, stop_reason=stop_reason, **arrays)
 
 
-def krylov_crn(oracle, x0, m=10, M0=1e-3, iterations=100, tolerance=1e-8, time_limit=None,
-               reorthogonalize=False, step_tolerance=1e-12, max_backtracks=20, breakdown_tol=1e-8):
+def krylov_crn(
+    oracle,
+    x0,
+    m=10,
+    M0=1e-3,
+    iterations=100,
+    tolerance=1e-8,
+    time_limit=None,
+    reorthogonalize=False,
+    step_tolerance=1e-12,
+    max_backtracks=20,
+    breakdown_tol=1e-8,
+    f_target=None,
+):
     """Krylov cubic regularized Newton (Jiang et al., AISTATS 2024) with the adaptive line search.
 
     Per iteration: g = ∇f(x); m Lanczos steps on ∇²f(x) from g (m HVPs, fewer on an
@@ -287,6 +354,8 @@ def krylov_crn(oracle, x0, m=10, M0=1e-3, iterations=100, tolerance=1e-8, time_l
         max_backtracks: the most doublings of M per iteration (more when M sits far below
             the largest M accepted so far; see the module's docstring).
         breakdown_tol: Lanczos' relative invariant-subspace threshold.
+        f_target: stop once f(x_k) ≤ f_target (None: no such rule), e.g. f* plus the
+            accuracy at which methods are compared, so that no work is spent beyond it.
 
     Returns:
         A :class:`SecondOrderTrace`.
@@ -296,8 +365,7 @@ def krylov_crn(oracle, x0, m=10, M0=1e-3, iterations=100, tolerance=1e-8, time_l
     reference = oracle.vector("x0", x0)
 
     def build_model(x, g, gnorm, k):
-        result = lanczos(lambda v: oracle.hvp(x, v), g, m, reorthogonalize=reorthogonalize,
-                         breakdown_tol=breakdown_tol)
+        result = lanczos(lambda v: oracle.hvp(x, v), g, m, reorthogonalize=reorthogonalize, breakdown_tol=breakdown_tol)
         subspace_g = np.zeros(result.steps)
         subspace_g[0] = gnorm
         problem = CubicSubproblem.from_tridiagonal(subspace_g, result.alpha, result.beta)
@@ -309,12 +377,35 @@ def krylov_crn(oracle, x0, m=10, M0=1e-3, iterations=100, tolerance=1e-8, time_l
 
         return _Model(solve=problem.solve, trial=trial, dimension=result.steps)
 
-    return _run("Krylov CRN", oracle, x0, M0, iterations, tolerance, time_limit, step_tolerance,
-                max_backtracks, build_model)
+    return _run(
+        "Krylov CRN",
+        oracle,
+        x0,
+        M0,
+        iterations,
+        tolerance,
+        time_limit,
+        step_tolerance,
+        max_backtracks,
+        build_model,
+        f_target=f_target,
+    )
 
 
-def crn(oracle, x0, M0=1e-3, iterations=100, tolerance=1e-8, time_limit=None, solver="auto",
-        step_tolerance=1e-12, max_backtracks=20, cg_tolerance=1e-10, secular_tolerance=1e-10):
+def crn(
+    oracle,
+    x0,
+    M0=1e-3,
+    iterations=100,
+    tolerance=1e-8,
+    time_limit=None,
+    solver="auto",
+    step_tolerance=1e-12,
+    max_backtracks=20,
+    cg_tolerance=1e-10,
+    secular_tolerance=1e-10,
+    f_target=None,
+):
     """Cubic regularized Newton on the full d-dimensional model, with the adaptive line search.
 
     Args:
@@ -348,8 +439,9 @@ def crn(oracle, x0, M0=1e-3, iterations=100, tolerance=1e-8, time_limit=None, so
             return _Model(solve=problem.solve, trial=trial, dimension=oracle.dim)
 
         def solve(M, r0):
-            return solve_cubic_cg(lambda v: oracle.hvp(x, v), g, M, r0=r0, tolerance=secular_tolerance,
-                                  cg_tolerance=cg_tolerance)
+            return solve_cubic_cg(
+                lambda v: oracle.hvp(x, v), g, M, r0=r0, tolerance=secular_tolerance, cg_tolerance=cg_tolerance
+            )
 
         def trial_cg(s):
             x_new = frozen(x + s)
@@ -357,12 +449,34 @@ def crn(oracle, x0, M0=1e-3, iterations=100, tolerance=1e-8, time_limit=None, so
 
         return _Model(solve=solve, trial=trial_cg, dimension=oracle.dim)
 
-    return _run(f"CRN ({solver})", oracle, x0, M0, iterations, tolerance, time_limit, step_tolerance,
-                max_backtracks, build_model)
+    return _run(
+        f"CRN ({solver})",
+        oracle,
+        x0,
+        M0,
+        iterations,
+        tolerance,
+        time_limit,
+        step_tolerance,
+        max_backtracks,
+        build_model,
+        f_target=f_target,
+    )
 
 
-def sscn(oracle, x0, m=10, M0=1e-3, seed=42, iterations=100, tolerance=1e-8, time_limit=None,
-         max_backtracks=20, monitor=True):
+def sscn(
+    oracle,
+    x0,
+    m=10,
+    M0=1e-3,
+    seed=42,
+    iterations=100,
+    tolerance=1e-8,
+    time_limit=None,
+    max_backtracks=20,
+    monitor=True,
+    f_target=None,
+):
     """Stochastic subspace cubic Newton, coordinate version (Hanzely et al., ICML 2020).
 
     Per iteration: I ⊂ {0, …, d−1}, |I| = m, uniformly without replacement; the exact
@@ -399,5 +513,152 @@ def sscn(oracle, x0, m=10, M0=1e-3, seed=42, iterations=100, tolerance=1e-8, tim
 
         return _Model(solve=problem.solve, trial=trial, dimension=m)
 
-    return _run("SSCN", oracle, x0, M0, iterations, tolerance, time_limit, 0.0, max_backtracks, build_model,
-                gradient="monitor" if monitor else "first", use_step_rule=False, skip_failures=True)
+    return _run(
+        "SSCN",
+        oracle,
+        x0,
+        M0,
+        iterations,
+        tolerance,
+        time_limit,
+        0.0,
+        max_backtracks,
+        build_model,
+        gradient="monitor" if monitor else "first",
+        use_step_rule=False,
+        skip_failures=True,
+        f_target=f_target,
+    )
+
+
+def trust_krylov(
+    oracle, x0, iterations=100, tolerance=1e-8, f_target=None, initial_trust_radius=1.0, max_trust_radius=1000.0
+):
+    """SciPy's trust-region Newton method ``minimize(method="trust-krylov")``, traced like the others.
+
+    A baseline from outside the paper: a trust-region Newton method whose subproblem,
+    min gᵀs + ½sᵀHs over ‖s‖ ≤ Δ, is solved by the Generalized Lanczos Trust Region method
+    (GLTR; Gould, Lucidi, Roma, Toint, SIAM J. Optim. 1999) of the trlib library (Lenders,
+    Kirches, Potschka, 2018), with HVPs only. Unlike Krylov CRN's fixed m, the Lanczos space
+    of each iteration grows until the subproblem is solved to a relative accuracy that
+    tightens as ‖∇f‖ shrinks (SciPy's default ``inexact=True`` forcing sequence), so early
+    iterations take rough steps and late ones nearly exact Newton steps; the radius Δ
+    shrinks after a poor step (rejected if f does not decrease enough) and grows, up to
+    ``max_trust_radius``, after a good one on the boundary.
+
+    The trace has the fields of :class:`SecondOrderTrace`, one entry per SciPy iteration
+    (accepted or rejected step): ``M`` and ``model_decrease`` are NaN, ``backtracks`` 0,
+    ``subspace`` the HVPs of the iteration (its Lanczos steps), and ‖∇f(x_k)‖ is computed
+    for the trace, neither counted nor timed. ``stop_reason`` is "tolerance" (SciPy's
+    ``gtol``), "iterations", "f_target", or "breakdown" (SciPy's status 2 or 3: the model
+    predicted no decrease, or a linear-algebra error); NumPy's overflow warnings on the way
+    to a breakdown are silenced, the stop reason records it.
+
+    **Not bit-reproducible.** SciPy (1.17) hands trlib a workspace allocated with
+    ``np.empty``, and the results can change from one call to the next with the same input:
+    on the w8a-like problem the same run took 190, 207 or 217 HVPs, and on separable data
+    it broke down in one call and reached the target in the next. Use its numbers as an
+    indication, never in a test or a claim that must print the same on every run.
+
+    Args:
+        oracle: an :class:`~reprobook.secondorder.oracles.Oracle`.
+        x0: the starting point (length d).
+        iterations: SciPy's ``maxiter``.
+        tolerance: SciPy's ``gtol``: stop when ‖∇f(x)‖ < tolerance.
+        f_target: stop once f(x_k) ≤ f_target (None: no such rule).
+        initial_trust_radius, max_trust_radius: SciPy's options (defaults SciPy's).
+
+    Returns:
+        A :class:`SecondOrderTrace` with method "trust-krylov".
+    """
+    from scipy.optimize import minimize
+
+    _check_oracle(oracle)
+    iterations = check_count("iterations", iterations, 0)
+    tolerance = check_real("tolerance", tolerance, 0.0)
+    if f_target is not None:
+        f_target = check_real("f_target", f_target)
+    initial_trust_radius = check_real("initial_trust_radius", initial_trust_radius, 0.0, open_lower=True)
+    max_trust_radius = check_real("max_trust_radius", max_trust_radius, initial_trust_radius)
+    x = oracle.vector("x0", x0)
+    start = oracle.counts()
+    hidden = {"values": 0, "gradients": 0, "hvps": 0}
+    rows = {name: [] for name in ("objective", "gradient_norm", "hvps", "gradients", "values", "time", "step_norm")}
+    clock = [time.perf_counter(), 0.0]  # the last resumption, the elapsed time
+
+    def monitor(point, value):
+        clock[1] += time.perf_counter() - clock[0]
+        before = oracle.counts()
+        if value is None:
+            value = oracle.value(oracle.from_numpy(point))
+        gnorm = norm(oracle.gradient(oracle.from_numpy(point)))
+        after = oracle.counts()
+        for name in hidden:
+            hidden[name] += after[name] - before[name]
+        rows["objective"].append(float(value))
+        rows["gradient_norm"].append(float(gnorm))
+        rows["step_norm"].append(float(np.linalg.norm(point - x)) if rows["time"] else 0.0)
+        for name in ("hvps", "gradients", "values"):
+            rows[name].append(after[name] - start[name] - hidden[name])
+        rows["time"].append(clock[1])
+        clock[0] = time.perf_counter()
+        return float(value)
+
+    def callback(intermediate_result):
+        nonlocal x
+        value = monitor(intermediate_result.x, intermediate_result.fun)
+        x = np.array(intermediate_result.x, dtype=np.float64)
+        if f_target is not None and value <= f_target:
+            raise StopIteration
+
+    first = monitor(x, None)
+    if (f_target is not None and first <= f_target) or iterations == 0:
+        result = None
+    else:
+        with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
+            result = minimize(
+                lambda v: oracle.value(oracle.from_numpy(v)),
+                x,
+                jac=lambda v: to_numpy(oracle.gradient(oracle.from_numpy(v))),
+                hessp=lambda v, p: to_numpy(oracle.hvp(oracle.from_numpy(v), oracle.from_numpy(p))),
+                method="trust-krylov",
+                callback=callback,
+                options={
+                    "gtol": tolerance,
+                    "maxiter": iterations,
+                    "initial_trust_radius": initial_trust_radius,
+                    "max_trust_radius": max_trust_radius,
+                },
+            )
+    # SciPy does its last work (the final gradient) after the last callback: charge it there
+    final = oracle.counts()
+    for name in ("hvps", "gradients", "values"):
+        rows[name][-1] = final[name] - start[name] - hidden[name]
+    objective = np.asarray(rows["objective"])
+    if f_target is not None and objective[-1] <= f_target:
+        stop_reason = "f_target"
+    elif result is None or result.status == 1:
+        stop_reason = "iterations"
+    elif result.status == 0:
+        stop_reason = "tolerance"
+    else:
+        stop_reason = "breakdown"
+    hvps = np.asarray(rows["hvps"], dtype=np.int64)
+    size = objective.size
+    return SecondOrderTrace(
+        method="trust-krylov",
+        x=oracle.from_numpy(x),
+        objective=objective,
+        gradient_norm=np.asarray(rows["gradient_norm"]),
+        hvps=hvps,
+        gradients=np.asarray(rows["gradients"], dtype=np.int64),
+        values=np.asarray(rows["values"], dtype=np.int64),
+        time=np.asarray(rows["time"]),
+        M=np.full(size, np.nan),
+        step_norm=np.asarray(rows["step_norm"]),
+        model_decrease=np.full(size, np.nan),
+        backtracks=np.zeros(size, dtype=np.int64),
+        accepted=np.concatenate([[True], np.asarray(rows["step_norm"][1:]) > 0.0]).astype(bool),
+        subspace=np.diff(hvps, prepend=0),
+        stop_reason=stop_reason,
+    )

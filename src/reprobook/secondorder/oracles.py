@@ -156,6 +156,8 @@ class QuadraticOracle(Oracle):
     """f(x) = ½ xᵀHx − cᵀx for a symmetric H (dense array, scipy sparse matrix or LinearOperator).
 
     Its Hessian is H everywhere; ``minimizer()`` solves Hx = c (for a positive definite H).
+    For a dense or sparse H the partial gradient and Hessian of the coordinate methods read
+    rows and entries of H instead of multiplying by it.
     """
 
     def __init__(self, H, c=None):
@@ -195,6 +197,24 @@ class QuadraticOracle(Oracle):
             return super().hessian(x)
         self.hvps += self.dim
         return self.H.toarray() if scipy.sparse.issparse(self.H) else self.H.copy()
+
+    def partial_gradient(self, x, index):
+        """∇f(x)[I] = H[I, :]x − c[I] (one gradient; O(nnz(H[I, :])) for a sparse H)."""
+        if isinstance(self.H, scipy.sparse.linalg.LinearOperator):
+            return super().partial_gradient(x, index)
+        self.gradients += 1
+        index = _distinct(index, self.dim)
+        return np.asarray(self.H[index] @ x, dtype=np.float64).reshape(-1) - self.c[index]
+
+    def partial_hessian(self, x, index):
+        """H[I, I] as a dense array (counts |I| HVPs; no product with H)."""
+        if isinstance(self.H, scipy.sparse.linalg.LinearOperator):
+            return super().partial_hessian(x, index)
+        index = _distinct(index, self.dim)
+        self.hvps += len(index)
+        block = self.H[index][:, index]
+        block = block.toarray() if scipy.sparse.issparse(block) else np.array(block, dtype=np.float64)
+        return 0.5 * (block + block.T)
 
     def minimizer(self):
         """The solution of Hx = c (dense or sparse direct solve, CG for a LinearOperator)."""
@@ -284,11 +304,11 @@ class LogisticOracle(Oracle):
         return self.csc.T @ w
 
     def _point(self, x):
-        for position, point in enumerate(self._cache):
+        for position, point in enumerate(self._cache):  # noqa: B007 (used after the loop)
             if point.x is x:
                 break
         else:
-            for position, point in enumerate(self._cache):
+            for position, point in enumerate(self._cache):  # noqa: B007
                 if np.array_equal(point.x, x):
                     break
             else:
@@ -390,8 +410,7 @@ class LogisticOracle(Oracle):
             if min(self.A.shape) < 3:
                 top = np.linalg.norm(self.A.toarray(), 2)
             else:
-                top = scipy.sparse.linalg.svds(self.A, k=1, tol=1e-10, return_singular_vectors=False,
-                                               random_state=0)[0]
+                top = scipy.sparse.linalg.svds(self.A, k=1, tol=1e-10, return_singular_vectors=False, random_state=0)[0]
             self._lipschitz = float(top) ** 2 / (4.0 * self.n)
         return self._lipschitz + self.l2
 

@@ -19,8 +19,11 @@ n ≪ d (rcv1, news20) the data are (almost surely) linearly separable, so the u
 loss has no minimizer (f* = 0 is not attained): give a small l2 for a well-posed problem.
 
 Spectral problems: :func:`quadratic_with_spectrum` (a symmetric H with prescribed
-eigenvalues and multiplicities) and :func:`logistic_with_spectrum` (a logistic problem whose
-data, minimum value and Hessian spectrum do not depend on the dimension d).
+eigenvalues and multiplicities), :func:`quadratic_with_law` (convex quadratics whose d
+eigenvalues follow one law on (0, L] for every d, so that the number of directions that
+matter grows with d while L and ‖x0 − x*‖ stay fixed) and :func:`logistic_with_spectrum` (a
+logistic problem whose data, minimum value and Hessian spectrum do not depend on the
+dimension d).
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ import numpy as np
 import scipy.sparse
 
 from reprobook.checks import check_count, check_real, finite_array
-from reprobook.secondorder.oracles import LogisticOracle
+from reprobook.secondorder.oracles import LogisticOracle, QuadraticOracle
+
+#: the spectral laws of :func:`quadratic_with_law`.
+SPECTRAL_LAWS = ("uniform", "log-uniform")
 
 
 @dataclass
@@ -138,7 +144,7 @@ def _text_like(n, d, nnz_per_row, rng, topics=20, topic_share=0.5, chunk=2048):
     index_type = np.int32 if d < 2**31 else np.int64
     col_parts, tf_parts, row_counts = [], [], []
     for first_row in range(0, n, chunk):
-        k = lengths[first_row:first_row + chunk]
+        k = lengths[first_row : first_row + chunk]
         row_of_draw = np.repeat(np.arange(k.size, dtype=np.int64), 2 * k + 5)
         rank = np.floor((d + 1.0) ** rng.random(row_of_draw.size)).astype(np.int64) - 1
         topical = rng.random(row_of_draw.size) < topic_share
@@ -192,8 +198,7 @@ def rcv1_like(scale=1.0, seed=0, l2=0.0, positive_fraction=0.52, label_noise=0.0
     Rows of unit norm with positive values; labels from a planted Gaussian model
     (``positive_fraction`` positives, ``label_noise`` flipped).
     """
-    return _text_problem("rcv1-like", 20_242, 47_236, 0.0016 * 47_236, scale, seed, l2,
-                         positive_fraction, label_noise)
+    return _text_problem("rcv1-like", 20_242, 47_236, 0.0016 * 47_236, scale, seed, l2, positive_fraction, label_noise)
 
 
 def news20_like(scale=1.0, seed=0, l2=0.0, positive_fraction=0.5, label_noise=0.05):
@@ -202,8 +207,7 @@ def news20_like(scale=1.0, seed=0, l2=0.0, positive_fraction=0.5, label_noise=0.
     Rows of unit norm with positive values; labels from a planted Gaussian model. The full
     size has about 9 million non-zeros (about 110 MB as CSR).
     """
-    return _text_problem("news20-like", 19_996, 1_355_191, 450.0, scale, seed, l2,
-                         positive_fraction, label_noise)
+    return _text_problem("news20-like", 19_996, 1_355_191, 450.0, scale, seed, l2, positive_fraction, label_noise)
 
 
 def _counts_for(d, k, counts):
@@ -259,7 +263,7 @@ def quadratic_with_spectrum(d, eigenvalues, counts=None, seed=0, dense_limit=200
     sizes = [(block, full, 0)] + ([(rest, 1, full * block)] if rest else [])
     for size, number, offset in sizes:
         Q = _random_orthogonal(rng, (number, size, size))
-        lam = spectrum[offset:offset + number * size].reshape(number, size)
+        lam = spectrum[offset : offset + number * size].reshape(number, size)
         blocks = np.einsum("bik,bk,bjk->bij", Q, lam, Q)
         base = offset + size * np.arange(number)[:, None, None]
         row_parts.append(np.broadcast_to(base + np.arange(size)[None, :, None], blocks.shape).ravel())
@@ -270,6 +274,89 @@ def quadratic_with_spectrum(d, eigenvalues, counts=None, seed=0, dense_limit=200
     cols = permutation[np.concatenate(col_parts)]
     H = scipy.sparse.csr_matrix((np.concatenate(value_parts), (rows, cols)), shape=(d, d))
     return (H + H.T) * 0.5
+
+
+@dataclass
+class QuadraticProblem:
+    """A convex quadratic f(x) = ½xᵀHx with minimizer x* = 0 and f* = 0, and a starting point.
+
+    Attributes:
+        name: a label for plots.
+        H: the d×d Hessian (CSR).
+        x0: the starting point.
+        eigenvalues: the eigenvalues of H, largest first.
+        info: generator details.
+    """
+
+    name: str
+    H: scipy.sparse.csr_matrix
+    x0: np.ndarray
+    eigenvalues: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    @property
+    def d(self):
+        return self.H.shape[0]
+
+    @property
+    def smoothness(self):
+        """L = λ_max(H), the Lipschitz constant of ∇f."""
+        return float(self.eigenvalues[0])
+
+    @property
+    def distance(self):
+        """‖x0 − x*‖ = ‖x0‖."""
+        return float(np.linalg.norm(self.x0))
+
+    @property
+    def effective_dimension(self):
+        """tr(H)/λ_max(H): how many directions of curvature L the spectrum amounts to."""
+        return float(self.eigenvalues.sum() / self.eigenvalues[0])
+
+    def oracle(self):
+        """A :class:`~reprobook.secondorder.oracles.QuadraticOracle` for f (c = 0)."""
+        return QuadraticOracle(self.H)
+
+
+def quadratic_with_law(d, law="uniform", smoothness=1.0, distance=1.0, condition=1e4, seed=0, block=8):
+    """A convex quadratic in d dimensions whose spectrum follows a fixed law on (0, L].
+
+    The eigenvalues are the d quantiles of the law, so the law, L = ``smoothness`` and
+    ‖x0 − x*‖ = ``distance`` are the same for every d while the number of directions with
+    curvature grows in proportion to d (the setting of a dimension-free rate such as Krylov
+    CRN's O(L‖x0 − x*‖²/(mk) + ...), Jiang et al., AISTATS 2024):
+
+    * ``"uniform"``: λ_j = L·j/d, j = 1, …, d, the law U(0, L]. The smallest eigenvalue L/d
+      tends to 0: in the limit the problem is convex but not strongly convex.
+    * ``"log-uniform"``: λ_j = L·condition^(−(j−1)/(d−1)), log-uniform on
+      [L/condition, L]: the condition number stays ``condition``.
+
+    H = P B diag(λ) Bᵀ Pᵀ from :func:`quadratic_with_spectrum` in its sparse form at every d
+    (B block-diagonal with Haar-random ``block``×``block`` rotations, P a random
+    permutation; about ``block``·d non-zeros). x* = 0, f* = 0 and x0 = ``distance``·u with u
+    uniform on the unit sphere, drawn from a stream seeded by (seed, d).
+
+    Returns:
+        A :class:`QuadraticProblem`.
+    """
+    d = check_count("d", d, 2)
+    if law not in SPECTRAL_LAWS:
+        raise ValueError(f"law must be one of {SPECTRAL_LAWS}, got {law!r}")
+    smoothness = check_real("smoothness", smoothness, 0.0, open_lower=True)
+    distance = check_real("distance", distance, 0.0, open_lower=True)
+    condition = check_real("condition", condition, 1.0)
+    seed = check_count("seed", seed, 0)
+    if law == "uniform":
+        eigenvalues = smoothness * np.arange(d, 0, -1) / d
+    else:
+        eigenvalues = smoothness * np.geomspace(1.0, 1.0 / condition, d)
+    H = quadratic_with_spectrum(
+        d, eigenvalues, counts=np.ones(d, dtype=np.int64), seed=seed, dense_limit=0, block=block
+    )
+    direction = np.random.default_rng([seed, d]).normal(size=d)
+    x0 = distance * direction / np.linalg.norm(direction)
+    info = {"law": law, "condition": condition if law == "log-uniform" else None, "seed": seed}
+    return QuadraticProblem(f"{law} quadratic (d={d})", H, x0, eigenvalues, info)
 
 
 def logistic_with_spectrum(d, n=500, singular_values=None, rank=50, l2=0.0, seed=0, margin_scale=2.0):
@@ -320,11 +407,14 @@ def logistic_with_spectrum(d, n=500, singular_values=None, rank=50, l2=0.0, seed
     probabilities = 1.0 / (1.0 + np.exp(-(B @ planted)))
     b = (rng.random(n) < probabilities).astype(np.float64)
     support = np.sort(np.random.default_rng([seed, d]).choice(d, size=rank, replace=False))
-    A = scipy.sparse.csr_matrix(
-        (B.ravel(), np.tile(support, n), np.arange(0, n * rank + 1, rank)), shape=(n, d))
-    return LogisticProblem(f"spectral logistic (d={d})", A, b, check_real("l2", l2, 0.0),
-                           {"support": support, "singular_values": singular_values, "block": B,
-                            "planted": planted, "seed": seed})
+    A = scipy.sparse.csr_matrix((B.ravel(), np.tile(support, n), np.arange(0, n * rank + 1, rank)), shape=(n, d))
+    return LogisticProblem(
+        f"spectral logistic (d={d})",
+        A,
+        b,
+        check_real("l2", l2, 0.0),
+        {"support": support, "singular_values": singular_values, "block": B, "planted": planted, "seed": seed},
+    )
 
 
 def shakespeare_ngram_logistic(n_features=2**20, ngram_range=(1, 3), l2=0.0, cache=None):
@@ -342,9 +432,15 @@ def shakespeare_ngram_logistic(n_features=2**20, ngram_range=(1, 3), l2=0.0, cac
     from reprobook.lm.corpus import load_corpus
 
     n_features = check_count("n_features", n_features, 2)
-    if (not isinstance(ngram_range, tuple) or len(ngram_range) != 2
-            or not all(isinstance(k, int) for k in ngram_range) or not 1 <= ngram_range[0] <= ngram_range[1]):
-        raise ValueError(f"ngram_range must be a tuple (low, high) of integers with 1 <= low <= high, got {ngram_range!r}")
+    if (
+        not isinstance(ngram_range, tuple)
+        or len(ngram_range) != 2
+        or not all(isinstance(k, int) for k in ngram_range)
+        or not 1 <= ngram_range[0] <= ngram_range[1]
+    ):
+        raise ValueError(
+            f"ngram_range must be a tuple (low, high) of integers with 1 <= low <= high, got {ngram_range!r}"
+        )
     corpus = load_corpus(cache=cache)
     documents, labels = [], []
     for work in corpus.works("train"):
@@ -352,8 +448,14 @@ def shakespeare_ngram_logistic(n_features=2**20, ngram_range=(1, 3), l2=0.0, cac
             speeches = [part for part in work.text.split("\n\n") if len(part) >= 20]
             documents += speeches
             labels += [float(work.genre == "comedy")] * len(speeches)
-    hashed = HashingVectorizer(n_features=n_features, ngram_range=ngram_range, alternate_sign=False,
-                               norm=None).transform(documents)
+    hashed = HashingVectorizer(
+        n_features=n_features, ngram_range=ngram_range, alternate_sign=False, norm=None
+    ).transform(documents)
     A = scipy.sparse.csr_matrix(TfidfTransformer().fit_transform(hashed))
-    return LogisticProblem("Shakespeare n-grams", A, np.asarray(labels), check_real("l2", l2, 0.0),
-                           {"n_features": n_features, "ngram_range": ngram_range, "documents": len(documents)})
+    return LogisticProblem(
+        "Shakespeare n-grams",
+        A,
+        np.asarray(labels),
+        check_real("l2", l2, 0.0),
+        {"n_features": n_features, "ngram_range": ngram_range, "documents": len(documents)},
+    )
