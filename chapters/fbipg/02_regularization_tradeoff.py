@@ -265,14 +265,12 @@ for k in range(500):
     x, x_previous = 50.0 + np.sign(v) * np.maximum(np.abs(v) - step * eta, 0.0), x
 library = fbipg(problem, iterations=500, a=a, gamma=1.0).x
 print(f"largest difference from the library: {np.abs(x - library).max():.1e}")
+first = np.arange(5)
 print(
     "schedule matches:",
-    np.allclose(
-        regularization_weight(np.arange(5), a, 1.0),
-        (np.arange(5) + a) ** (-1.0),
-    ),
+    np.allclose(regularization_weight(first, a, 1.0), (first + a) ** (-1.0)),
     "| momentum matches:",
-    np.allclose(fista_momentum(np.arange(5), a), np.arange(5) / (np.arange(5) + a + 1)),
+    np.allclose(fista_momentum(first, a), first / (first + a + 1)),
 )
 
 # %% [markdown] tags=["solution"]
