@@ -144,6 +144,21 @@ def test_ledger_does_not_judge_other_profiles(tmp_path, capsys):
     assert "not-reproduced, not judged at this profile" in capsys.readouterr().out
 
 
+def test_a_paper_profile_claim_waits_as_not_run_until_that_profile_runs(tmp_path, capsys):
+    with pytest.raises(ClaimsFileError, match="'not-run' is only for claims judged at the paper profile"):
+        load_claims(write_claims(tmp_path, CLAIMS.replace("verdict: reproduced", "verdict: not-run")))
+    pending = CLAIMS.replace("verdict: reproduced", "verdict: not-run").replace("profile: book", "profile: paper")
+    path = write_claims(tmp_path, pending)
+    ledger = ClaimsLedger.for_notebook("01_demo", profile="book", claims_file=path)
+    ledger.record("fast-rate", -1.95)
+    ledger.report()
+    assert "not judged at this profile (recorded at paper: not-run)" in capsys.readouterr().out
+    ledger = ClaimsLedger.for_notebook("01_demo", profile="paper", claims_file=path)
+    ledger.record("fast-rate", -1.95)
+    with pytest.raises(ClaimVerdictMismatch, match="observed reproduced, recorded not-run"):
+        ledger.report()
+
+
 def test_ledger_rejects_unknown_missing_and_non_numeric(tmp_path):
     ledger = ClaimsLedger.for_notebook("01_demo", profile="book", claims_file=write_claims(tmp_path))
     with pytest.raises(KeyError, match="slow-rate"):

@@ -11,7 +11,7 @@ import yaml
 
 from conftest import CHAPTERS, NOTEBOOKS, ROOT
 from reprobook.atomic import atomic_write_text
-from reprobook.book.claims import load_claims
+from reprobook.book.claims import NOT_RUN, load_claims
 from reprobook.book.cli import main
 from reprobook.book.scoreboard import SCOREBOARD_PAGE, render_scoreboard
 
@@ -36,11 +36,14 @@ def test_scoreboard_counts_and_values():
     rows = [line for line in page.splitlines() if line.startswith("| [")]
     claims = int(re.search(r"\*\*(\d+) claims:\*\*", page).group(1))
     checks = int(re.search(r"\*\*(\d+) checks:\*\*", page).group(1))
-    assert len(rows) == claims + checks
-    reproduction, sanity = page.split("## Sanity checks")
+    pending = int(re.search(r"\*\*(\d+) claims\*\* not run", page).group(1))
+    assert len(rows) == claims + checks + pending
+    reproduction, rest = page.split("## Sanity checks")
+    sanity, awaiting = rest.split("## Awaiting the paper profile")
     for chapter in CHAPTERS:
         for claim in load_claims(chapter.claims_file).claims:
-            assert f"**{claim.id}**" in (reproduction if claim.kind == "reproduction" else sanity)
+            section = awaiting if claim.verdict == NOT_RUN else reproduction if claim.kind == "reproduction" else sanity
+            assert f"**{claim.id}**" in section
     assert not any("not run" in row for row in rows), "every claim has a value from its notebook"
 
 

@@ -58,6 +58,9 @@ def injected_index(notebook) -> int:
         ("fbipg/01", ["-p", "iterations", "-5"], "parameter 'iterations' of fbipg/01_method_and_rates must be"),
         ("fbipg/01", ["-p", "iteratons", "5"], "unknown parameter 'iteratons'"),
         ("fbipg/01", ["-p", "gamma", "fast"], "parameter 'gamma'"),
+        ("proxsparse/01", ["-p", "lam", "0"], "parameter 'lam' of proxsparse/01_learning_masks must be a number >="),
+        ("proxsparse/01", ["-p", "lams", "[0.1, -1.0]"], "parameter 'lams' of proxsparse/01_learning_masks"),
+        ("proxsparse/02", ["-p", "training_batch", "0"], "parameter 'training_batch' of proxsparse/02"),
         ("fbipg/01", ["--profile", "nightly"], "invalid choice: 'nightly'"),
         # parameters that name things: a model, a text, a local path
         (

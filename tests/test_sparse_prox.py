@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import reprobook.sparse.prox as prox_module
 from reprobook.sparse import group_nonzeros, is_24, occupancy, prox_24, prox_group, regularizer, sparsity, top2_mask
 from reprobook.sparse.prox import (
     _best_candidate,
@@ -125,6 +126,14 @@ def test_the_vectorized_prox_equals_the_per_group_reference():
             [prox_group(group.tolist(), lam) for group in weight.view(-1, 4)], dtype=torch.float64
         ).view_as(weight)
         torch.testing.assert_close(prox_24(weight, lam), expected, rtol=0, atol=1e-12)
+
+
+def test_large_weights_are_solved_in_chunks_with_the_same_answer(monkeypatch):
+    weight = torch.randn(64, 256, generator=torch.Generator().manual_seed(5)) * 0.3
+    whole, whole_half = prox_24(weight, 2.0), prox_24(weight.bfloat16(), 2.0)
+    monkeypatch.setattr(prox_module, "CHUNK_GROUPS", 1000)  # 4096 groups: five chunks, the last one partial
+    assert torch.equal(prox_24(weight, 2.0), whole)
+    assert torch.equal(prox_24(weight.bfloat16(), 2.0), whole_half)
 
 
 def test_prox_is_sign_and_permutation_equivariant():

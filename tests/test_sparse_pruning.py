@@ -13,6 +13,7 @@ from reprobook.sparse import (
     ProxPath,
     SemiStructuredLinear,
     audit_24,
+    audit_summary,
     calibration_hessian,
     compress_24,
     compressed_linear,
@@ -167,6 +168,10 @@ def test_the_driver_prunes_every_block_to_24_and_keeps_the_kept_weights(micro_mo
     report = prune_causal_lm(pruned, calibration, make_pruner("wanda"), batch_size=4)
     audit = audit_24(pruned)
     assert audit["2:4"].all() and len(report) == len(audit) == 2 * 7
+    summary = audit_summary({"wanda": pruned, "dense": model})
+    groups = sum(m.weight.numel() // 4 for block in model.model.layers for m in block_linears(block).values())
+    assert summary.loc["wanda"].tolist() == [0, 0, groups, 0, 0, True]
+    assert summary.loc["dense", "4 non-zeros"] == groups and not summary.loc["dense", "2:4"]
     assert (report.relative_loss > 0).all() and (report.relative_loss < 1).all()
     for (name, before), after in zip(model.named_parameters(), pruned.parameters()):
         if name.endswith("proj.weight"):

@@ -64,7 +64,7 @@ from reprobook.lm.lab import load_causal_lm, text_tokens
 from reprobook.lm.train import random_windows
 from reprobook.plotting import book_style
 from reprobook.sparse import (
-    audit_24,
+    audit_summary,
     compress_24,
     deploy_semi_structured,
     make_pruner,
@@ -276,16 +276,9 @@ print(
 # (possible after SparseGPT's updates or a refit that drives a weight to zero) are valid too.
 
 # %%
-audits = {name: audit_24(network) for name, network in pruned_models.items()}
-summary = pd.DataFrame(
-    {
-        name: audit[[f"{k} non-zeros" for k in range(5)]].sum()
-        for name, audit in audits.items()
-    }
-).T
-summary["2:4"] = [bool(audit["2:4"].all()) for audit in audits.values()]
+summary = audit_summary(pruned_models)
 print_table(summary)
-invalid = sum(not valid for valid in summary["2:4"])
+invalid = int((~summary["2:4"]).sum())
 
 # %% [markdown]
 # ## Running the 2:4 model

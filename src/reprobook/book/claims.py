@@ -26,6 +26,10 @@ kernels round differently, so a ledger prints only digits that every CPU agrees 
   computation makes: a value below it prints as the bound ``< 1e-10``, never as noise;
 * equal values print equal (``-0.0`` prints as ``0``).
 
+A claim judged at the ``paper`` profile (a published number at a scale this book's
+machines cannot run) records the verdict ``not-run`` until someone runs that profile;
+the ledger then reports the observed verdict as differing, and its runner records it.
+
 One case no printing rule can remove: a value within its CPU-to-CPU noise of a
 rounding boundary (0.97049998 on one CPU, 0.97050001 on another, printed to three
 digits) prints differently. ``make portability`` finds such a claim, and the fix is
@@ -45,6 +49,8 @@ from typing import Any
 from reprobook.book.yaml_files import read_yaml
 
 VERDICTS = ("reproduced", "reproduced-in-direction", "not-reproduced")
+#: The verdict of a claim judged only at the ``paper`` profile that nobody has run yet (no GPU, no 7B model).
+NOT_RUN = "not-run"
 KINDS = ("reproduction", "sanity")
 COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -110,7 +116,7 @@ CLAIMS_SCHEMA = {
                     "direction": _TEST_SCHEMA,
                     "digits": {"type": "integer", "minimum": 1, "maximum": 6},
                     "roundoff": {"type": "number", "exclusiveMinimum": 0},
-                    "verdict": {"enum": list(VERDICTS)},
+                    "verdict": {"enum": [*VERDICTS, NOT_RUN]},
                     "reason": {"type": "string", "minLength": 10},
                 },
             },
@@ -201,6 +207,11 @@ def load_claims(path: str | Path) -> ChapterClaims:
         if claim.roundoff is not None and not _is_power_of_ten(claim.roundoff):
             raise ClaimsFileError(
                 f"{path}: claim {claim.id!r}: roundoff must be a power of ten such as 1e-10, got {claim.roundoff!r}"
+            )
+    for claim in claims:
+        if claim.verdict == NOT_RUN and claim.profile != "paper":
+            raise ClaimsFileError(
+                f"{path}: claim {claim.id!r}: verdict {NOT_RUN!r} is only for claims judged at the paper profile"
             )
     ids = [c.id for c in claims]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})

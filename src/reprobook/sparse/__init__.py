@@ -14,7 +14,7 @@ from reprobook.sparse.layerwise import (
     sparsegpt_24,
     wanda_mask,
 )
-from reprobook.sparse.model import audit_24, deploy_semi_structured, prune_causal_lm
+from reprobook.sparse.model import audit_24, audit_summary, deploy_semi_structured, prune_causal_lm
 from reprobook.sparse.prox import prox_24, prox_group, regularizer
 from reprobook.sparse.semistructured import (
     SemiStructuredLinear,
@@ -30,6 +30,7 @@ __all__ = [
     "ProxPath",
     "SemiStructuredLinear",
     "audit_24",
+    "audit_summary",
     "calibration_hessian",
     "compress_24",
     "compressed_linear",

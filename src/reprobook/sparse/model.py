@@ -156,6 +156,16 @@ def audit_24(model: nn.Module) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def audit_summary(models: dict[str, nn.Module]) -> pd.DataFrame:
+    """One row per named model: its groups by number of non-zeros over all layers, and whether it is 2:4."""
+    columns = [f"{k} non-zeros" for k in range(5)]
+    rows = {}
+    for name, model in models.items():
+        audit = audit_24(model)
+        rows[name] = {**audit[columns].sum().to_dict(), "2:4": bool(audit["2:4"].all())}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def deploy_semi_structured(model: nn.Module) -> list[SemiStructuredLinear]:
     """Replace every linear layer of the blocks by a :class:`SemiStructuredLinear` in place; return them.
 

@@ -59,6 +59,8 @@ SWEEPS_PER_CHECK = 8
 #: Where the three-entry quintic is sampled to bracket its roots, and the bisections of a bracket.
 ROOT_SAMPLES = 24
 BISECTIONS = 8
+#: Groups solved together: larger weights are split so that the temporaries stay in the memory caches.
+CHUNK_GROUPS = 1 << 16
 
 
 def e3(w: torch.Tensor) -> torch.Tensor:
@@ -106,9 +108,10 @@ def _coordinate_minimum(
     while active.numel() and sweeps < max_sweeps:
         zz = z[:, active]
         ww = list(w[:, active])
-        for _ in range(SWEEPS_PER_CHECK):
-            previous = torch.stack(ww)
+        for _ in range(SWEEPS_PER_CHECK - 1):
             _sweep(ww, zz, lam)
+        previous = torch.stack(ww)  # the change of the last sweep decides convergence
+        _sweep(ww, zz, lam)
         sweeps += SWEEPS_PER_CHECK
         current = torch.stack(ww)
         w[:, active] = current
@@ -319,7 +322,16 @@ def prox_24(weight: torch.Tensor, lam: float, tolerance: float = 1e-13, max_swee
     if lam == 0:
         return weight.clone()
     work_dtype = torch.float64 if weight.dtype == torch.float64 else torch.float32
-    z = weight.reshape(-1, 4).to(work_dtype)
+    groups = weight.reshape(-1, 4)
+    answer = torch.empty(groups.shape, dtype=weight.dtype, device=weight.device)
+    for start in range(0, groups.shape[0], CHUNK_GROUPS):  # groups are independent: chunks keep temporaries small
+        chunk = slice(start, start + CHUNK_GROUPS)
+        answer[chunk] = _prox_groups(groups[chunk].to(work_dtype), lam, tolerance, max_sweeps)
+    return answer.view_as(weight)
+
+
+def _prox_groups(z: torch.Tensor, lam: float, tolerance: float, max_sweeps: int) -> torch.Tensor:
+    """The prox of every row of ``z`` (shape (G, 4)): the body of :func:`prox_24`."""
     magnitudes, order = torch.sort(z.abs(), dim=-1, descending=True, stable=True)
     answer = z.scatter(-1, order[:, 2:], 0.0)  # the two largest entries of every group
     todo = torch.nonzero(~two_entries_certified(magnitudes, lam)).flatten()
@@ -327,7 +339,7 @@ def prox_24(weight: torch.Tensor, lam: float, tolerance: float = 1e-13, max_swee
         solved = prox_sorted(magnitudes[todo], lam, tolerance, max_sweeps)
         unsorted = torch.empty_like(solved).scatter_(-1, order[todo], solved)
         answer[todo] = unsorted * torch.sign(z[todo])
-    return answer.to(weight.dtype).view_as(weight)
+    return answer
 
 
 def prox_group(z: list[float], lam: float, tolerance: float = 1e-13, max_sweeps: int = 10_000) -> list[float]:
