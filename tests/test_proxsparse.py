@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import safetensors.torch
 import torch
-from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, OPTConfig, OPTForCausalLM
 
 import reprobook.sparse.proxsparse as proxsparse_module
 from reprobook.lm.lab import load_causal_lm
 from reprobook.lm.models import build_model, get_spec
-from reprobook.sparse import is_24, magnitude_mask, prox_24, top2_mask
+from reprobook.sparse import audit_24, is_24, magnitude_mask, make_pruner, prox_24, prune_causal_lm, top2_mask
 from reprobook.sparse.proxsparse import (
     CHECKPOINT,
     frozen_regularizer,
@@ -230,3 +230,26 @@ def test_two_processes_learn_the_mask_of_one_with_the_same_global_batch(tmp_path
     logs = [pd.read_csv(tmp_path / run / "log.csv") for run in ("one", "two")]
     assert logs[0]["mask flips"].equals(logs[1]["mask flips"])
     assert abs(logs[0].loss.iloc[-1] - logs[1].loss.iloc[-1]) < 1e-5  # the loss of both halves of the batch
+
+
+def test_an_opt_model_has_its_own_layer_names_and_is_pruned_the_same_way():
+    config = OPTConfig(
+        vocab_size=64,
+        hidden_size=32,
+        ffn_dim=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+        word_embed_proj_dim=32,
+    )
+    torch.manual_seed(0)
+    model = OPTForCausalLM(config)
+    calibration = torch.randint(0, 64, (4, 16), generator=torch.Generator().manual_seed(0))
+    names = {name.split(".", 2)[2] for name in targeted_linears(model)}
+    assert names == {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "fc1", "fc2"}
+    pruned, result = run(model, calibration)
+    for name, linear in targeted_linears(pruned).items():
+        assert torch.equal(linear.weight, targeted_linears(model)[name].weight * result.masks[name])
+    one_shot = copy.deepcopy(model)
+    prune_causal_lm(one_shot, calibration, make_pruner("wanda"), batch_size=2)
+    assert audit_24(one_shot)["2:4"].all()

@@ -43,8 +43,8 @@
 # a linear decay to zero; gradient clipping at norm 1; after every optimizer step,
 # $W \leftarrow \operatorname{prox}_{\lambda_1 R}(W)$ on every attention and MLP weight, with the
 # *same* $\lambda_1$ at every step (not the learning rate times $\lambda_1$ as in textbook
-# proximal gradient). `reprobook.sparse.proxsparse` implements it on any `transformers` causal
-# LM, with the prox `prox_24` of the previous chapter; the optional second term ($\lambda_2$, the
+# proximal gradient). `reprobook.sparse.proxsparse` implements it on `transformers` causal LMs
+# (LLaMA, Mistral, Qwen and OPT layouts), with the prox `prox_24` of the previous chapter; the optional second term ($\lambda_2$, the
 # paper's "full" variant) is off here, as in most of the official scripts.
 #
 # This notebook follows one run on the laboratory LLaMA (see the appendix), then sweeps

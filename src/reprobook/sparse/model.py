@@ -28,15 +28,23 @@ class _StopForward(Exception):
     """Raised by the hook that captures the first block's inputs, to skip the rest of the model."""
 
 
+#: Where ``transformers`` causal LMs keep their decoder blocks: LLaMA, Mistral, Qwen; OPT.
+BLOCK_PATHS = ("model.layers", "model.decoder.layers")
+
+
 def transformer_blocks(model: nn.Module) -> nn.ModuleList:
-    """The list of decoder blocks of a LLaMA-style ``transformers`` model (``model.model.layers``)."""
-    try:
-        return model.model.layers
-    except AttributeError as error:
-        raise TypeError(
-            f"model must be a transformers causal LM with decoder blocks at model.model.layers "
-            f"(LLaMA, Mistral, Qwen), got {type(model).__name__}"
-        ) from error
+    """The list of decoder blocks of a ``transformers`` causal LM (LLaMA, Mistral and Qwen, or OPT)."""
+    for path in BLOCK_PATHS:
+        try:
+            blocks = model.get_submodule(path)
+        except AttributeError:
+            continue
+        if isinstance(blocks, nn.ModuleList):
+            return blocks
+    raise TypeError(
+        "model must be a transformers causal LM with decoder blocks at "
+        f"{' or '.join('model.' + path for path in BLOCK_PATHS)}, got {type(model).__name__}"
+    )
 
 
 def block_linears(block: nn.Module) -> dict[str, nn.Linear]:

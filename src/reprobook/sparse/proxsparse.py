@@ -123,6 +123,9 @@ def proxsparse(
 ) -> ProxSparseResult:
     """Learn a 2:4 mask of every targeted linear layer end to end, then apply it to the original weights in place.
 
+    ``model`` is a ``transformers`` causal LM with the block layout of LLaMA, Mistral and Qwen or of OPT
+    (:func:`reprobook.sparse.model.transformer_blocks`).
+
     ``calibration`` holds token ids (sequences, length); one epoch is ``ceil(sequences /
     batch_size)`` steps over a seeded shuffle of the sequences. ``lam`` is the per-step prox
     strength (the official code's lambda_1), ``frozen_strength`` and ``frozen_epsilon`` the
