@@ -201,7 +201,7 @@ plt.show()
 #   13B it leads both in PATCH's runs (and SparseGPT at 7B in the re-scored official checkpoint); on
 #   Llama-3.1-8B it ties SparseGPT (15.17 against 15.11, a ratio of 1.004). In UniPruning's runs
 #   (7B to 14B, no SparseGPT) it leads Wanda on every model. The book's laboratory model,
-#   thousands of times smaller, sits with the small models on SparseGPT: its ratio is above 1
+#   hundreds of times smaller than the smallest of them, sits with the small models on SparseGPT: its ratio is above 1
 #   (the table's first row, and notebook 2 over two calibration draws).
 # * **Against the mask-only methods** the book agrees with the large models: ProxSparse is below
 #   magnitude and Wanda, as in notebook 2's claim.
