@@ -202,7 +202,9 @@ class _Run:
         warmup = math.ceil(settings["warmup_ratio"] * self.steps)
         self.schedule = get_linear_schedule_with_warmup(optimizer, warmup, self.steps)
         self.wrapped, self.optimizer = accelerator.prepare(model, optimizer)  # on the accelerator's device
-        self.originals = {name: linear.weight.detach().clone() for name, linear in targets.items()}
+        # The frozen-weight regularizer needs the original weights on the device; without it, no copy.
+        keep = settings["frozen_strength"] > 0
+        self.originals = {name: linear.weight.detach().clone() for name, linear in targets.items() if keep}
         self.step = 0
         self.rows: list[dict] = []
         self.losses: list[float] = []
@@ -240,8 +242,9 @@ class _Run:
             start = self._clock()
             batch = self.batch(step)
             loss = self.wrapped(input_ids=batch, labels=batch).loss
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"the training loss became {loss.item()} at step {step}")
+            value = loss.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(f"the training loss became {value} at step {step}")
             total = loss
             if frozen_strength > 0:
                 total = loss + frozen_strength * sum(
@@ -333,4 +336,5 @@ class _Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.step, self.rows, self.seconds = state["step"], state["rows"], state["seconds"]
-        self.previous, self.last_change = state["previous"], state["last_change"]
+        self.previous = state["previous"]
+        self.last_change = {name: change.cpu() for name, change in state["last_change"].items()}
