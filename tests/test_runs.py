@@ -61,6 +61,9 @@ def injected_index(notebook) -> int:
         ("proxsparse/01", ["-p", "lam", "0"], "parameter 'lam' of proxsparse/01_learning_masks must be a number >="),
         ("proxsparse/01", ["-p", "lams", "[0.1, -1.0]"], "parameter 'lams' of proxsparse/01_learning_masks"),
         ("proxsparse/02", ["-p", "training_batch", "0"], "parameter 'training_batch' of proxsparse/02"),
+        ("mada/01", ["-p", "toy_lr", "0"], "parameter 'toy_lr' of mada/01_optimizer_space must be a number >="),
+        ("mada/02", ["-p", "optimizers", "[adam, sgd]"], "parameter 'optimizers' of mada/02_language_modelling"),
+        ("mada/03", ["-p", "beta2s", "[0.3, 0.9]"], "parameter 'beta2s' of mada/03_robustness"),
         ("fbipg/01", ["--profile", "nightly"], "invalid choice: 'nightly'"),
         # parameters that name things: a model, a text, a local path
         (

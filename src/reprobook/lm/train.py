@@ -1,6 +1,6 @@
 """Pretraining of the laboratory models: deterministic, resumable, with a progress bar.
 
-AdamW, a linear warm-up then a cosine decay (``transformers``'
+AdamW (or any optimizer built by a given factory), a linear warm-up then a cosine decay (``transformers``'
 ``get_cosine_schedule_with_warmup``), gradient-norm clipping. Batches are
 random windows of the training token stream drawn from a seeded generator,
 so a run is identical for a seed and a thread count. A checkpoint holding the
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -40,9 +41,10 @@ def estimate_loss(model, tokens: torch.Tensor, length: int, batches: int, batch_
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     losses = [
         model(input_ids=batch, labels=batch).loss.item()
-        for batch in (random_windows(tokens, batch_size, length, generator) for _ in range(batches))
+        for batch in (random_windows(tokens, batch_size, length, generator).to(device) for _ in range(batches))
     ]
     model.train(was_training)
     return sum(losses) / len(losses)
@@ -58,8 +60,14 @@ def pretrain(
     checkpoint_dir: str | Path | None = None,
     progress: bool = True,
     description: str = "pretraining",
+    optimizer: Callable[[list[dict], float], torch.optim.Optimizer] | None = None,
 ) -> dict[str, list[float]]:
     """Train ``model`` by next-token prediction; returns the loss history.
+
+    Batches go to the model's device (windows are drawn on the CPU, so a seed gives the same
+    batches everywhere). ``optimizer(param_groups, learning_rate)`` builds the optimizer from the parameter groups
+    (weight decay on matrices only) and the recipe's peak learning rate; the default is AdamW
+    with betas (0.9, 0.95). The schedule sets the groups' ``lr`` before every step.
 
     History: ``step`` and ``train_loss`` of every step; ``eval_step``,
     ``eval_train_loss`` and ``eval_validation_loss`` every ``eval_every`` steps
@@ -70,16 +78,29 @@ def pretrain(
     torch.set_num_threads(recipe.threads)
     try:
         return _pretrain(
-            model, train_tokens, validation_tokens, recipe, context, seed, checkpoint_dir, progress, description
+            model,
+            train_tokens,
+            validation_tokens,
+            recipe,
+            context,
+            seed,
+            checkpoint_dir,
+            progress,
+            description,
+            optimizer or _adamw,
         )
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _pretrain(model, train_tokens, validation_tokens, recipe, context, seed, checkpoint_dir, progress, description):
-    optimizer = torch.optim.AdamW(
-        _parameter_groups(model, recipe.weight_decay), lr=recipe.learning_rate, betas=(0.9, 0.95)
-    )
+def _adamw(param_groups: list[dict], learning_rate: float) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(param_groups, lr=learning_rate, betas=(0.9, 0.95))
+
+
+def _pretrain(
+    model, train_tokens, validation_tokens, recipe, context, seed, checkpoint_dir, progress, description, make_optimizer
+):
+    optimizer = make_optimizer(_parameter_groups(model, recipe.weight_decay), recipe.learning_rate)
     schedule = get_cosine_schedule_with_warmup(optimizer, recipe.warmup_steps, recipe.steps)
     generator = torch.Generator().manual_seed(seed)
     history = {"step": [], "train_loss": [], "eval_step": [], "eval_train_loss": [], "eval_validation_loss": []}
@@ -94,8 +115,9 @@ def _pretrain(model, train_tokens, validation_tokens, recipe, context, seed, che
         disable=not progress,
         mininterval=2.0,
     )
+    device = next(model.parameters()).device
     for step in bar:
-        batch = random_windows(train_tokens, recipe.batch_size, context, generator)
+        batch = random_windows(train_tokens, recipe.batch_size, context, generator).to(device)
         loss = model(input_ids=batch, labels=batch).loss
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"the training loss became {loss.item()} at step {step}")

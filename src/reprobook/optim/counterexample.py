@@ -1,0 +1,198 @@
+"""The online problem on which Adam fails to converge (Reddi, Kale and Kumar 2018, §3).
+
+On x ∈ [−1, 1] the losses are linear, f_t(x) = 1010 x when t mod 101 = 1 and −10 x otherwise.
+Over a period their sum is 10 x, so the best fixed point is x* = −1; but the rare large
+gradient is forgotten by Adam's moving average of g², and Adam drifts to x = +1. AMSGrad keeps
+the largest v and AVGrad its time average, and both converge to −1. MADA starts at the Adam
+point and learns its way towards AVGrad by lowering ρ (Ozkara et al. 2024, their Figure with
+this problem).
+
+The runs are scalar loops in plain Python floats, fast enough for 10^6 steps in seconds, so
+MADA's hypergradient is written out analytically here: the derivative of the update Δ_t of
+:func:`reprobook.optim.mada.mada_direction` with respect to each coefficient, by the chain
+rule through ĝ, g̃², m, v, n, the bias corrections and v̂. The tests check these runs step by
+step against the ``torch`` optimizers (:class:`~reprobook.optim.mada.MADA` with the projection
+onto [−1, 1] inactive, ``torch.optim.Adam`` with ``amsgrad=True``). The projection's
+derivative is 0 at a step that ends clipped, so no hypergradient flows through it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from reprobook.optim.mada import BOXES, COEFFICIENTS, LION_BETAS
+
+PERIOD = 101
+LARGE_GRADIENT = 1010.0
+SMALL_GRADIENT = -10.0
+
+
+def gradient(step: int) -> float:
+    """f_t'(x): 1010 at steps t with t mod 101 = 1, else −10 (steps count from 1)."""
+    return LARGE_GRADIENT if step % PERIOD == 1 else SMALL_GRADIENT
+
+
+@dataclass
+class OnlineRun:
+    """A run, recorded every ``record_every`` steps: the iterate, the average regret, the coefficients."""
+
+    steps: np.ndarray
+    x: np.ndarray
+    average_regret: np.ndarray
+    coefficients: dict[str, np.ndarray]
+
+    def first_step_at(self, target: float, tolerance: float = 1e-9) -> int | None:
+        """The first recorded step whose iterate is within ``tolerance`` of ``target``, or None."""
+        hits = np.flatnonzero(np.abs(self.x - target) <= tolerance)
+        return int(self.steps[hits[0]]) if hits.size else None
+
+
+def _check_run_arguments(steps: int, lr: float, record_every: int, x0: float) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if isinstance(record_every, bool) or not isinstance(record_every, int) or not 1 <= record_every <= steps:
+        raise ValueError(f"record_every must be an integer in [1, steps], got {record_every!r}")
+    if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite positive number, got {lr!r}")
+    if not (isinstance(x0, int | float) and -1.0 <= x0 <= 1.0):
+        raise ValueError(f"x0 must lie in [-1, 1], got {x0!r}")
+
+
+def _sign(value: float) -> float:
+    return float((value > 0) - (value < 0))
+
+
+def run_mada(
+    steps: int,
+    lr: float,
+    kappa: Mapping[str, float],
+    hyper_lr: Mapping[str, float] | None = None,
+    hyper_momentum: Mapping[str, float] | None = None,
+    eps: float = 1e-8,
+    initial_v: float = 0.0,
+    n_starts_at_grad_squared: bool = False,
+    x0: float = 0.0,
+    record_every: int = 1000,
+) -> OnlineRun:
+    """MADA on the counterexample; with ``hyper_lr`` empty, a fixed point κ (Adam, AVGrad, ...).
+
+    The hyper-optimizer is SGD with momentum per coefficient, as ``torch.optim.SGD``; no
+    hypergradient clipping (as in the paper's run of this problem). ε is outside the root;
+    Lion's u uses the updated momentum (the official code's choices).
+    """
+    _check_run_arguments(steps, lr, record_every, x0)
+    k = [float(kappa[name]) for name in COEFFICIENTS]
+    rates = [float((hyper_lr or {}).get(name, 0.0)) for name in COEFFICIENTS]
+    momenta = [float((hyper_momentum or {}).get(name, 0.0)) for name in COEFFICIENTS]
+    boxes = [BOXES[name] for name in COEFFICIENTS]
+    learned = [i for i, rate in enumerate(rates) if rate > 0]
+    buffers: list[float | None] = [None] * 6
+    sensitivity = [0.0] * 6  # ∂x_t/∂κ through the last update only
+    x, m, v, v_mean, n, previous_g, lion_m = x0, 0.0, initial_v, initial_v, None, 0.0, 0.0
+    lion_beta1, lion_beta2 = LION_BETAS
+    regret = 0.0
+    records: dict[str, list[float]] = {"steps": [], "x": [], "regret": [], **{name: [] for name in COEFFICIENTS}}
+    for t in range(1, steps + 1):
+        g = gradient(t)
+        regret += g * (x + 1.0)  # f_t(x_t) − f_t(−1)
+        if t > 1:
+            for i in learned:  # the hyper-step: SGD with momentum on the hypergradient g_t ∂x_{t−1}/∂κ
+                h = g * sensitivity[i]
+                buffers[i] = h if buffers[i] is None else momenta[i] * buffers[i] + h
+                k[i] = min(max(k[i] - rates[i] * buffers[i], boxes[i][0]), boxes[i][1])
+        b1, b2, b3, rho, c, gamma = k
+        if n is None:
+            n = g * g if n_starts_at_grad_squared else 0.0
+        d = g - previous_g
+        look = g + b3 * d
+        look_sq = look * look
+        s = _sign(look_sq - v)
+        second = c * look_sq + (1 - c) * (v + look_sq * s)
+        m_new = b1 * m + (1 - b1) * g
+        v_new = b2 * v + (1 - b2) * second
+        n_new = b3 * n + (1 - b3) * d
+        v_mean = (v_new + (t - 1) * v_mean) / t
+        lion_m = lion_beta2 * lion_m + (1 - lion_beta2) * g
+        lion_sign = _sign(lion_beta1 * lion_m + (1 - lion_beta1) * g)
+        bias1, bias2 = 1 - b1**t, 1 - b2**t
+        mixed = rho * v_new + (1 - rho) * v_mean  # v̂ = mixed / bias2
+        root = math.sqrt(mixed / bias2)
+        numerator = m_new / bias1 + b3 * n_new
+        denominator = root + eps
+        ratio = numerator / denominator
+        delta = gamma * ratio + (1 - gamma) * lion_sign
+        if learned:
+            # ∂Δ/∂κ by the chain rule: the numerator m̂ + β3 n depends on (β1, β3), the
+            # denominator through v̂ on (β2, β3, ρ, c), and γ mixes the ratio with sign(u)
+            d_numerator = (
+                (m - g) / bias1 + m_new * t * b1 ** (t - 1) / bias1**2,
+                0.0,
+                n_new + b3 * (n - d),
+            )
+            d_second_d_b3 = (c + (1 - c) * s) * 2 * look * d
+            d_mixed = (
+                0.0,
+                rho * (v - second) + mixed * t * b2 ** (t - 1) / bias2,
+                rho * (1 - b2) * d_second_d_b3,
+                v_new - v_mean,
+                rho * (1 - b2) * (look_sq - v - look_sq * s),
+            )
+            d_root = 0.5 / (root * bias2) if root > 0 else 0.0  # ∂√(mixed/bias2)/∂mixed
+            for i in learned:
+                if i == 5:
+                    d_delta = ratio - lion_sign
+                else:
+                    d_top = d_numerator[i] if i < 3 else 0.0
+                    d_delta = gamma * (d_top - ratio * d_root * d_mixed[i]) / denominator
+                sensitivity[i] = -lr * d_delta
+        m, v, n, previous_g = m_new, v_new, n_new, g
+        x_new = x - lr * delta
+        x = min(max(x_new, -1.0), 1.0)
+        if x != x_new:  # the projection is active: its derivative is 0
+            sensitivity = [0.0] * 6
+        if t % record_every == 0:
+            _record(records, t, x, regret, dict(zip(COEFFICIENTS, k)))
+    return _finish(records)
+
+
+def run_amsgrad(
+    steps: int, lr: float, betas=(0.9, 0.99), eps: float = 1e-8, x0: float = 0.0, record_every: int = 1000
+) -> OnlineRun:
+    """AMSGrad on the counterexample, as ``torch.optim.Adam(amsgrad=True)``: the maximum of the raw v."""
+    _check_run_arguments(steps, lr, record_every, x0)
+    beta1, beta2 = betas
+    x, m, v, v_max, regret = x0, 0.0, 0.0, 0.0, 0.0
+    records: dict[str, list[float]] = {"steps": [], "x": [], "regret": [], **{name: [] for name in COEFFICIENTS}}
+    point = {"beta1": beta1, "beta2": beta2, "beta3": 0.0, "rho": 1.0, "c": 1.0, "gamma": 1.0}
+    for t in range(1, steps + 1):
+        g = gradient(t)
+        regret += g * (x + 1.0)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        v_max = max(v_max, v)
+        step = lr / (1 - beta1**t) * m / (math.sqrt(v_max) / math.sqrt(1 - beta2**t) + eps)
+        x = min(max(x - step, -1.0), 1.0)
+        if t % record_every == 0:
+            _record(records, t, x, regret, point)
+    return _finish(records)
+
+
+def _record(records: dict[str, list[float]], t: int, x: float, regret: float, kappa: Mapping[str, float]) -> None:
+    records["steps"].append(t)
+    records["x"].append(x)
+    records["regret"].append(regret / t)
+    for name in COEFFICIENTS:
+        records[name].append(kappa[name])
+
+
+def _finish(records: dict[str, list[float]]) -> OnlineRun:
+    return OnlineRun(
+        steps=np.asarray(records["steps"]),
+        x=np.asarray(records["x"]),
+        average_regret=np.asarray(records["regret"]),
+        coefficients={name: np.asarray(records[name]) for name in COEFFICIENTS},
+    )

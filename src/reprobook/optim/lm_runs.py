@@ -1,0 +1,230 @@
+"""Training a laboratory language model with each optimizer of the MADA chapter.
+
+Every run goes through the book's one training loop, :func:`reprobook.lm.train.pretrain`
+(random windows, linear warm-up then cosine decay, gradient clipping, weight decay on
+matrices), with the optimizer built by :func:`reprobook.optim.adaptive.make_optimizer`. The
+model is a laboratory architecture trained from its seed, on a tokenization of the book's
+corpus (the character-level one for the paper's Shakespeare experiment). Runs are
+independent, so they can go to parallel processes, one thread each.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+import scipy.stats
+import torch
+
+from reprobook.lm.corpus import load_corpus
+from reprobook.lm.lab import encode, load_tokenizer
+from reprobook.lm.models import ModelSpec, TrainingRecipe, build_model, get_spec
+from reprobook.lm.tokenizer import END_OF_TEXT
+from reprobook.lm.train import pretrain
+from reprobook.optim.adaptive import OPTIMIZERS, make_optimizer
+from reprobook.optim.mada import COEFFICIENTS
+
+
+@dataclass(frozen=True)
+class LanguageModelTask:
+    """What every run trains: an architecture, its recipe, and the token streams."""
+
+    spec: ModelSpec
+    recipe: TrainingRecipe
+    train_tokens: torch.Tensor
+    validation_tokens: torch.Tensor
+    vocab_size: int
+    end_of_text: int
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: the optimizer, the seed, the initial (β1, β2), and MADA's options if any."""
+
+    optimizer: str
+    seed: int = 0
+    betas: tuple[float, float] = (0.9, 0.95)
+    mada: dict = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.optimizer
+
+
+@dataclass
+class RunResult:
+    """The loss history of a run, MADA's coefficient trace (empty for the others), its time."""
+
+    config: RunConfig
+    history: dict[str, list[float]]
+    coefficient_trace: list[dict[str, float]]
+    seconds: float
+
+    @property
+    def final_train_loss(self) -> float:
+        return self.history["eval_train_loss"][-1]
+
+    @property
+    def final_validation_loss(self) -> float:
+        return self.history["eval_validation_loss"][-1]
+
+
+def language_model_task(
+    model: str,
+    recipe: TrainingRecipe,
+    architecture: dict | None = None,
+    device: str = "cpu",
+    corpus=None,
+    cache=None,
+) -> LanguageModelTask:
+    """The tokenizer and architecture of the laboratory model ``model``, with another recipe.
+
+    Each run trains the model from scratch; only its tokenizer and shape are the named
+    model's (``lab-micro`` is character-level). ``architecture`` overrides fields of the
+    shape (``hidden_size``, ``intermediate_size``, ``layers``, ``heads``, ``context``).
+    """
+    spec = get_spec(model)
+    architecture = dict(architecture or {})
+    unknown = sorted(set(architecture) - {"hidden_size", "intermediate_size", "layers", "heads", "context"})
+    if unknown:
+        raise ValueError(f"architecture has unknown fields {unknown}")
+    for name, value in architecture.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"architecture[{name!r}] must be a positive integer, got {value!r}")
+    if architecture.get("hidden_size", spec.hidden_size) % architecture.get("heads", spec.heads):
+        raise ValueError("architecture: hidden_size must be a multiple of heads")
+    corpus = corpus or load_corpus(cache=cache)
+    tokenizer = load_tokenizer(spec.tokenizer, corpus, cache)
+    return LanguageModelTask(
+        spec=replace(spec, **architecture, training=recipe),
+        recipe=recipe,
+        train_tokens=encode(tokenizer, corpus, "train"),
+        validation_tokens=encode(tokenizer, corpus, "validation"),
+        vocab_size=len(tokenizer),
+        end_of_text=tokenizer.convert_tokens_to_ids(END_OF_TEXT),
+        device=device,
+    )
+
+
+def train_run(task: LanguageModelTask, config: RunConfig) -> RunResult:
+    """Train a fresh model (initialized from ``config.seed``) with the configured optimizer."""
+    if config.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {config.optimizer!r}")
+    built: list[torch.optim.Optimizer] = []
+
+    def optimizer(param_groups, learning_rate):
+        built.append(make_optimizer(config.optimizer, param_groups, learning_rate, config.betas, **config.mada))
+        return built[0]
+
+    model = build_model(task.spec, task.vocab_size, task.end_of_text, config.seed).to(task.device)
+    start = time.perf_counter()
+    history = pretrain(
+        model,
+        task.train_tokens,
+        task.validation_tokens,
+        task.recipe,
+        task.spec.context,
+        config.seed,
+        progress=False,
+        optimizer=optimizer,
+    )
+    trace = getattr(built[0], "coefficient_trace", [])
+    return RunResult(config, history, list(trace), time.perf_counter() - start)
+
+
+def train_runs(task: LanguageModelTask, configs: list[RunConfig], workers: int = 1) -> list[RunResult]:
+    """Every run of ``configs``, in order; ``workers`` > 1 spreads them over processes.
+
+    Each run uses the recipe's thread count, so results do not depend on ``workers``.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if workers == 1:
+        return [train_run(task, config) for config in configs]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(train_run, [task] * len(configs), configs))
+
+
+def results_frame(results: list[RunResult]) -> pd.DataFrame:
+    """One row per run: its name, seed, initial (β1, β2), final train and validation losses, seconds."""
+    return pd.DataFrame(
+        [
+            {
+                "optimizer": r.config.name,
+                "seed": r.config.seed,
+                "beta1": r.config.betas[0],
+                "beta2": r.config.betas[1],
+                "train loss": r.final_train_loss,
+                "validation loss": r.final_validation_loss,
+                "seconds": r.seconds,
+            }
+            for r in results
+        ]
+    )
+
+
+def gains_over(frame: pd.DataFrame, baseline: str = "adam", loss: str = "validation loss") -> pd.DataFrame:
+    """Per optimizer: the mean final loss, and the gain L_baseline − L_X paired by seed (mean, std, wins).
+
+    The gain is positive where the optimizer ends below the baseline trained from the same seed.
+    """
+    losses = frame.pivot_table(index="seed", columns="optimizer", values=loss)
+    if baseline not in losses:
+        raise ValueError(f"baseline {baseline!r} is not among the runs {sorted(losses)}")
+    gains = -losses.sub(losses[baseline], axis=0)
+    table = pd.DataFrame(
+        {
+            loss: losses.mean(),
+            "gain": gains.mean(),
+            "gain std": gains.std(ddof=1) if len(gains) > 1 else 0.0,
+            "seeds with a gain": (gains > 0).sum(),
+        }
+    )
+    order = list(dict.fromkeys(frame["optimizer"]))
+    return table.loc[order]
+
+
+def final_state_config(result: RunResult, label: str = "mada final state") -> RunConfig:
+    """The "MADA final state" ablation of a MADA run: its final coefficients, frozen, from the start."""
+    if not result.coefficient_trace:
+        raise ValueError(f"run {result.config.name!r} has no coefficient trace: it is not a MADA run")
+    final = dict(result.coefficient_trace[-1])
+    betas = (final.pop("beta1"), final.pop("beta2"))
+    return RunConfig("mada", seed=result.config.seed, betas=betas, mada={**final, "hyper_lr": {}}, label=label)
+
+
+def optimizer_options(mada_start: list[float], hyper_lrs: list[float], hyper_start: int) -> dict[str, dict]:
+    """The options of MADA and HyperAdam for :class:`RunConfig`, from a notebook's parameters.
+
+    ``mada_start`` is MADA's initial (β3, ρ, c, γ), ``hyper_lrs`` the hyper-learning rates of
+    (β1, β2, β3, ρ, c, γ); HyperAdam keeps its own (β1 and β2 only, at the official rates).
+    """
+    if len(mada_start) != 4 or len(hyper_lrs) != len(COEFFICIENTS):
+        raise ValueError(
+            f"mada_start must hold (beta3, rho, c, gamma) and hyper_lrs one rate per coefficient "
+            f"{list(COEFFICIENTS)}; got {len(mada_start)} and {len(hyper_lrs)} values"
+        )
+    return {
+        "mada": {
+            **dict(zip(COEFFICIENTS[2:], mada_start)),
+            "hyper_lr": dict(zip(COEFFICIENTS, hyper_lrs)),
+            "hyper_start": hyper_start,
+        },
+        "hyperadam": {"hyper_start": hyper_start},
+    }
+
+
+def paired_t(frame: pd.DataFrame, better: str, than: str, loss: str = "validation loss") -> float:
+    """The paired t statistic of L_than − L_better over the seeds (``scipy.stats.ttest_rel``).
+
+    Positive when ``better`` ends lower; at 3 seeds, 2.92 is the one-sided 5% point.
+    """
+    losses = frame.pivot_table(index="seed", columns="optimizer", values=loss)
+    missing = sorted({better, than} - set(losses))
+    if missing or len(losses) < 2:
+        raise ValueError(f"paired_t needs both optimizers {missing or [better, than]} over at least 2 seeds")
+    return float(scipy.stats.ttest_rel(losses[than], losses[better]).statistic)

@@ -1,0 +1,129 @@
+"""Language-model runs with every optimizer through the book's one training loop."""
+
+import pandas as pd
+import pytest
+import torch
+
+from reprobook.lm.models import TrainingRecipe, build_model, get_spec
+from reprobook.lm.train import pretrain
+from reprobook.optim.lm_runs import (
+    RunConfig,
+    RunResult,
+    final_state_config,
+    gains_over,
+    language_model_task,
+    results_frame,
+    train_run,
+    train_runs,
+)
+
+RECIPE = TrainingRecipe(steps=4, batch_size=2, learning_rate=3e-3, warmup_steps=1, eval_every=2, eval_batches=1)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return language_model_task("lab-micro", RECIPE)
+
+
+def test_every_optimizer_trains_through_the_one_loop(task):
+    results = train_runs(task, [RunConfig(name) for name in ("adam", "lion", "mada")])
+    for result in results:
+        assert result.history["step"] == [1, 2, 3, 4]
+        assert result.history["eval_step"] == [2, 4]
+    assert [len(r.coefficient_trace) for r in results] == [0, 0, 4]
+    assert results[0].final_validation_loss != results[1].final_validation_loss
+
+
+def test_parallel_runs_equal_sequential_runs(task):
+    configs = [RunConfig("adam", seed=1), RunConfig("mada", seed=2, mada={"hyper_lr": {"rho": 0.1}})]
+    sequential = train_runs(task, configs)
+    parallel = train_runs(task, configs, workers=2)
+    for a, b in zip(sequential, parallel):
+        assert a.history == b.history
+        assert a.coefficient_trace == b.coefficient_trace
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        train_runs(task, configs, workers=0)
+
+
+def test_final_state_freezes_the_learned_coefficients(task):
+    mada = train_run(task, RunConfig("mada", mada={"hyper_lr": {"rho": 0.5, "c": 0.5}, "rho": 0.5, "c": 0.5}))
+    frozen = final_state_config(mada)
+    final = mada.coefficient_trace[-1]
+    assert frozen.betas == (final["beta1"], final["beta2"])
+    assert frozen.mada == {**{k: final[k] for k in ("beta3", "rho", "c", "gamma")}, "hyper_lr": {}}
+    rerun = train_run(task, frozen)
+    assert all(row == final for row in rerun.coefficient_trace)
+    with pytest.raises(ValueError, match="not a MADA run"):
+        final_state_config(train_run(task, RunConfig("adam")))
+
+
+def test_gains_are_paired_by_seed():
+    frame = pd.DataFrame(
+        {
+            "optimizer": ["adam", "x", "adam", "x"],
+            "seed": [0, 0, 1, 1],
+            "validation loss": [2.0, 1.5, 3.0, 3.1],
+        }
+    )
+    gains = gains_over(frame)
+    assert gains.loc["x", "gain"] == pytest.approx(0.2)
+    assert gains.loc["x", "gain std"] == pytest.approx(pd.Series([0.5, -0.1]).std())
+    assert gains.loc["x", "seeds with a gain"] == 1
+    assert list(gains.index) == ["adam", "x"]
+    with pytest.raises(ValueError, match="baseline 'lion' is not among the runs"):
+        gains_over(frame, baseline="lion")
+
+
+def test_results_frame_has_one_row_per_run():
+    history = {"eval_train_loss": [2.0], "eval_validation_loss": [2.5]}
+    frame = results_frame([RunResult(RunConfig("mada", seed=3, betas=(0.5, 0.9)), history, [], 1.0)])
+    assert frame.to_dict("records") == [
+        {
+            "optimizer": "mada",
+            "seed": 3,
+            "beta1": 0.5,
+            "beta2": 0.9,
+            "train loss": 2.0,
+            "validation loss": 2.5,
+            "seconds": 1.0,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "architecture, message",
+    [
+        ({"depth": 2}, "unknown fields"),
+        ({"layers": 0}, r"architecture\['layers'\] must be a positive integer"),
+        ({"hidden_size": 64, "heads": 3}, "multiple of heads"),
+    ],
+)
+def test_architecture_errors(architecture, message):
+    with pytest.raises(ValueError, match=message):
+        language_model_task("lab-micro", RECIPE, architecture)
+
+
+def test_unknown_optimizer_is_named(task):
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        train_run(task, RunConfig("sgd"))
+
+
+def test_the_default_optimizer_is_adamw_with_the_books_betas(task):
+    """Passing no factory trains exactly as an explicit AdamW(0.9, 0.95): the pinned models are unchanged."""
+    spec = get_spec("lab-micro")
+    histories = []
+    for factory in (None, lambda groups, lr: torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))):
+        model = build_model(spec, task.vocab_size, task.end_of_text, seed=0)
+        histories.append(
+            pretrain(
+                model,
+                task.train_tokens,
+                task.validation_tokens,
+                RECIPE,
+                spec.context,
+                0,
+                progress=False,
+                optimizer=factory,
+            )
+        )
+    assert histories[0] == histories[1]
