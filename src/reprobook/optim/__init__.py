@@ -1,4 +1,4 @@
-"""Optimization methods: MADA, AVGrad and the adaptive baselines; bi-level first-order methods and their proximal operators.
+"""Optimization methods: MADA, AVGrad and the adaptive baselines; bi-level methods and their proximal operators.
 
 MADA and its runs live in their modules: `mada`, `adaptive`, `counterexample`, `special_points`, `lm_runs`.
 """
