@@ -96,7 +96,7 @@ corners = {
     "Yogi": (1, 0),
     "AVGrad with\nYogi's $v$": (0, 0),
 }
-square.add_patch(plt.Rectangle((0, 0), 1, 1, fill=False, lw=1.5))
+square.add_patch(plt.Rectangle((0, 0), 1, 1, fill=False, lw=1.5, edgecolor="gray"))
 for name, (x, y) in corners.items():
     square.plot(x, y, "o", ms=9, color="C0")
     square.annotate(
@@ -254,6 +254,33 @@ summary["first step with x <= -0.99"] = [
 ]
 print_table(summary.round(2))
 mada = toy["MADA"]
+fig, ax = plt.subplots(figsize=(4.5, 4))
+ax.add_patch(plt.Rectangle((0, 0), 1, 1, fill=False, lw=1.5, edgecolor="gray"))
+for name, (x, y) in corners.items():
+    ax.annotate(
+        name.replace("\n", " "),
+        (x, y),
+        fontsize=8,
+        ha="center",
+        va="bottom" if y else "top",
+    )
+ax.plot(
+    mada.coefficients["rho"],
+    mada.coefficients["c"],
+    ".-",
+    ms=3,
+    color="C3",
+    label="MADA",
+)
+ax.set(
+    xlim=(-0.2, 1.2),
+    ylim=(-0.2, 1.2),
+    xlabel=r"$\rho$",
+    ylabel=r"$c$",
+    title="MADA's path on the map",
+)
+ax.legend()
+plt.show()
 print(
     "MADA's coefficients at the end: "
     + ", ".join(f"{name} {mada.coefficients[name][-1]:.2f}" for name in learned)
