@@ -321,9 +321,8 @@ print(
 
 # %% tags=["solution"]
 print(SPECIAL_POINTS["AVGrad"][0])
-print(
-    f"rho = 0  : {lockstep_difference(lab_model, 'AVGrad', next_token_loss, batches[:20]):.0e}"
-)
+drift = lockstep_difference(lab_model, "AVGrad", next_token_loss, batches[:20])
+print(f"rho = 0  : {drift:.0e}")
 neighbour = {**SPECIAL_POINTS["AVGrad"][0], "rho": 0.1}
 drift = lockstep_difference(
     lab_model, "AVGrad", next_token_loss, batches[:20], at=neighbour

@@ -87,8 +87,8 @@ book_style()
 ledger = ClaimsLedger.for_notebook("02_language_modelling", profile=run.profile)
 if not {"adam", "mada"} <= set(optimizers) or len(betas) != 2:
     raise ValueError(
-        f"optimizers must include adam (the baseline) and mada, and betas must be (beta1, beta2); "
-        f"got optimizers={optimizers}, betas={betas}"
+        "optimizers must include adam (the baseline) and mada, and betas must be "
+        f"(beta1, beta2); got optimizers={optimizers}, betas={betas}"
     )
 if device == "auto":
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -237,8 +237,10 @@ print_table(
 )
 paper_gain = published.loc[0, "100K"] - published.loc[1, "100K"]
 print(f"paper-scale gain of MADA over Adam at 100K steps: {paper_gain:.4f}")
+mean_gain = gains.loc["mada", "gain"]
 print(
-    f"this notebook's gain of MADA over Adam: {gains.loc['mada', 'gain']:.3f} (mean over {len(seeds)} seeds)"
+    f"this notebook's gain of MADA over Adam: {mean_gain:.3f}",
+    f"(mean over {len(seeds)} seeds)",
 )
 
 # %% [markdown]

@@ -82,7 +82,8 @@ book_style()
 ledger = ClaimsLedger.for_notebook("03_robustness", profile=run.profile)
 if not {"adam", "hyperadam", "mada"} <= set(methods):
     raise ValueError(
-        f"methods must include adam, hyperadam and mada (the claims compare them), got {methods}"
+        "methods must include adam, hyperadam and mada (the claims compare them), "
+        f"got {methods}"
     )
 if device == "auto":
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -114,9 +115,8 @@ configs = [
     for beta1 in beta1s
     for beta2 in beta2s
 ]
-print(
-    f"{len(configs)} runs: {len(methods)} methods x {len(beta1s)} beta1 x {len(beta2s)} beta2"
-)
+shape = f"{len(methods)} methods x {len(beta1s)} beta1 x {len(beta2s)} beta2"
+print(f"{len(configs)} runs: {shape}")
 results = train_runs(task, configs, workers=workers)
 frame = results_frame(results)
 
