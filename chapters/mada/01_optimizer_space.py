@@ -294,8 +294,8 @@ print(
 # $R_t/t \approx 0.05$; MADA starting near $0.37$, falling linearly and reaching $-1$ at about
 # $7.6 \cdot 10^5$ steps, $R_t/t \approx 0.1$. At the script's settings the book sees the same
 # shapes: Adam pinned near $+1$, AMSGrad and AVGrad falling to $-1$, and MADA, after a first
-# climb, driving $\rho$ to almost 0 within the first thousands of steps, i.e. **learning its
-# way from Adam to AVGrad**, then falling linearly; but it falls more slowly than in the
+# climb, driving $\rho$ to almost 0 over the first $10^5$ steps, i.e. **learning its way
+# from Adam to AVGrad**, then falling linearly; but it falls more slowly than in the
 # figure and has not reached $-1$ after $2 \cdot 10^6$ steps. The claims below record both.
 
 # %% [markdown]

@@ -217,9 +217,10 @@ print_table(comparison)
 # learning rate, without a search of their own, and Adan and Lion stay near the plateau of
 # the unigram loss (about 3.1 nats) for most of the run. MADA moves $\rho$ a little way back
 # from AVGrad and mixes in a few percent of Lion's sign step ($\gamma \approx 0.97$); freezing
-# these final coefficients from the start is *worse* than Adam: at the first steps a few
-# percent of sign step is large next to the ratio step, so the path MADA took, starting at
-# AVGrad, mattered more than where it ended.
+# these final coefficients from the start is *worse* than Adam (on 2 of the 3 seeds), so the
+# path MADA took, starting at AVGrad, mattered more than where it ended. A likely reason,
+# not tested here: early in training a few percent of Lion's sign step, which moves every
+# weight by the same amount, is large next to the ratio step.
 
 # %% [markdown]
 # ## Beside the paper's scale
