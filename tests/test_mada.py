@@ -1,6 +1,7 @@
 """MADA, AVGrad and the counterexample: special points, hypergradients, boxes, resumes, errors."""
 
 import copy
+import math
 
 import pytest
 import pytorch_optimizer
@@ -171,6 +172,22 @@ def test_hypergradient_matches_finite_differences_of_the_next_loss():
         finite_difference = (next_loss(name, h) - next_loss(name, -h)) / (2 * h)
         computed = optimizer.last_hypergradient[name]
         assert computed == pytest.approx(finite_difference, rel=1e-5, abs=1e-9), name
+
+
+def test_weights_without_gradient_keep_the_hypergradient_finite():
+    """v̂ = 0 where a weight never had a gradient: the hypergradient must not become NaN there."""
+    model = tiny_model()
+    idle = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    rates = dict.fromkeys(COEFFICIENTS, 0.01)
+    optimizer = MADA([*model.parameters(), idle], **INTERIOR, hyper_lr=rates, initial_v=0.0)
+    for step in range(5):
+        optimizer.zero_grad()
+        loss_at(model, step).backward()
+        idle.grad = torch.zeros_like(idle)
+        optimizer.step()
+    assert all(math.isfinite(value) for value in optimizer.current_coefficients().values())
+    assert all(math.isfinite(value) for value in optimizer.last_hypergradient.values())
+    assert torch.equal(idle.detach(), torch.ones(3, dtype=torch.float64))
 
 
 def test_coefficients_stay_in_their_boxes():

@@ -113,6 +113,8 @@ def mada_direction(
     lion_u = lion_beta1 * (lion_m if lion_updated_momentum else previous["lion_m"]) + (1 - lion_beta1) * grad
     m_hat = m / (1 - beta1**step)
     v_hat = (rho * v + (1 - rho) * v_mean) / (1 - beta2**step)
+    # where v̂ is 0 (a weight that never had a gradient) √ has an infinite slope: keep it finite
+    v_hat = v_hat.clamp_min(torch.finfo(v_hat.dtype).tiny)
     denominator = v_hat.sqrt() + eps if eps_outside_sqrt else (v_hat + eps * eps).sqrt()
     direction = gamma * (m_hat + beta3 * n) / denominator + (1 - gamma) * torch.sign(lion_u)
     states = {"m": m, "v": v, "v_mean": v_mean, "n": n, "grad": grad, "lion_m": lion_m}
@@ -256,6 +258,8 @@ class MADA(torch.optim.Optimizer):
             )
         for name, hypergradient in zip(self.learned, hypergradients):
             hypergradient = torch.zeros((), dtype=torch.float64) if hypergradient is None else hypergradient
+            if not torch.isfinite(hypergradient):
+                raise FloatingPointError(f"the hypergradient of {name} is {hypergradient.item()} at step {self.steps}")
             if self.hypergradient_clip is not None:
                 hypergradient = hypergradient.clamp(-self.hypergradient_clip, self.hypergradient_clip)
             self.coefficients[name].grad = hypergradient.to(self.coefficients[name].dtype)
