@@ -127,3 +127,13 @@ def test_the_default_optimizer_is_adamw_with_the_books_betas(task):
             )
         )
     assert histories[0] == histories[1]
+
+
+def test_float64_runs_and_dtype_errors():
+    task = language_model_task("lab-micro", RECIPE, dtype="float64")
+    assert task.dtype == torch.float64
+    result = train_run(task, RunConfig("mada", mada={"hyper_lr": {"rho": 0.1}}))
+    assert len(result.coefficient_trace) == RECIPE.steps
+    assert all(loss == loss for loss in result.history["train_loss"])
+    with pytest.raises(ValueError, match="dtype must be 'float32', 'float64' or 'bfloat16'"):
+        language_model_task("lab-micro", RECIPE, dtype="float16")

@@ -134,10 +134,12 @@ plt.show()
 # ## The special points, exactly
 #
 # At each named point MADA, with the coefficients fixed, must *be* the named optimizer. Two
-# copies of the laboratory model's architecture (`lab-micro`, float64) train on the same
-# batches, one with MADA at the point and one with the named optimizer implemented elsewhere
-# (`torch.optim.AdamW`, the book's `AVGrad`, `pytorch_optimizer`'s Yogi and Lion); the table
-# prints how far the parameters drift apart, relative to their largest entry. With the
+# copies of the laboratory model's architecture (`lab-micro`, float64) take 100 steps, one
+# with MADA at the point and one with the named optimizer implemented elsewhere
+# (`torch.optim.AdamW`, the book's `AVGrad`, `pytorch_optimizer`'s Yogi and Lion), both fed
+# the same gradients at every step (the gradient at MADA's copy), so that what separates them
+# is their own arithmetic and not training amplifying it; the table prints how far the
+# parameters drift apart, relative to their largest entry. With the
 # textbook options ($v_0 = 0$, Lion's $u$ from the previous momentum) the drift is round-off.
 # With the official code's quirks it is not zero: $v_0 = 10^{-15}$ is negligible, but the
 # Lion variant is another optimizer.

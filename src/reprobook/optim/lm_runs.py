@@ -38,6 +38,7 @@ class LanguageModelTask:
     vocab_size: int
     end_of_text: int
     device: str = "cpu"
+    dtype: torch.dtype = torch.float32
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def language_model_task(
     recipe: TrainingRecipe,
     architecture: dict | None = None,
     device: str = "cpu",
+    dtype: str = "float32",
     corpus=None,
     cache=None,
 ) -> LanguageModelTask:
@@ -86,7 +88,12 @@ def language_model_task(
     Each run trains the model from scratch; only its tokenizer and shape are the named
     model's (``lab-micro`` is character-level). ``architecture`` overrides fields of the
     shape (``hidden_size``, ``intermediate_size``, ``layers``, ``heads``, ``context``).
+    ``dtype`` is the runs' floating-point type: ``float64`` makes a short run's losses the same
+    to many digits on CPUs whose kernels round differently (float32 round-off, amplified by
+    training, moves them in the second decimal).
     """
+    if dtype not in ("float32", "float64", "bfloat16"):
+        raise ValueError(f"dtype must be 'float32', 'float64' or 'bfloat16', got {dtype!r}")
     spec = get_spec(model)
     architecture = dict(architecture or {})
     unknown = sorted(set(architecture) - {"hidden_size", "intermediate_size", "layers", "heads", "context"})
@@ -107,6 +114,7 @@ def language_model_task(
         vocab_size=len(tokenizer),
         end_of_text=tokenizer.convert_tokens_to_ids(END_OF_TEXT),
         device=device,
+        dtype=getattr(torch, dtype),
     )
 
 
@@ -120,7 +128,8 @@ def train_run(task: LanguageModelTask, config: RunConfig) -> RunResult:
         built.append(make_optimizer(config.optimizer, param_groups, learning_rate, config.betas, **config.mada))
         return built[0]
 
-    model = build_model(task.spec, task.vocab_size, task.end_of_text, config.seed).to(task.device)
+    model = build_model(task.spec, task.vocab_size, task.end_of_text, config.seed)
+    model = model.to(device=task.device, dtype=task.dtype)
     start = time.perf_counter()
     history = pretrain(
         model,

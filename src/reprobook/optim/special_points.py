@@ -57,7 +57,9 @@ def lockstep_difference(
 ) -> float:
     """max |θ_MADA − θ_named| / max |θ_named| after one step per batch, from copies of ``model``.
 
-    MADA runs at the special point ``point`` with its coefficients fixed. With
+    Both optimizers receive the same gradients at every step (those of the loss at MADA's
+    copy), so their iterates differ only by the round-off of their own arithmetic, not by
+    training amplifying it. MADA runs at the special point ``point`` with its coefficients fixed. With
     ``official_quirks=False`` its textbook options are used (v starts at 0, Lion's u from the
     previous momentum), so the two agree to round-off; with True, the official code's defaults.
     ``at`` places MADA at other coefficients (β3, ρ, c, γ), to see how far a neighbour drifts.
@@ -71,10 +73,12 @@ def lockstep_difference(
     mada = MADA(mada_model.parameters(), lr=lr, beta1=betas[0], beta2=betas[1], eps=eps, **coefficients, **textbook)
     named = build(named_model.parameters(), lr, betas, eps)
     for batch in batches:
-        for network, optimizer in ((mada_model, mada), (named_model, named)):
-            optimizer.zero_grad()
-            loss(network, batch).backward()
-            optimizer.step()
+        mada.zero_grad()
+        loss(mada_model, batch).backward()
+        for p, q in zip(mada_model.parameters(), named_model.parameters()):
+            q.grad = p.grad.clone()
+        mada.step()
+        named.step()
     with torch.no_grad():
         drift = max((p - q).abs().max().item() for p, q in zip(mada_model.parameters(), named_model.parameters()))
         scale = max(q.abs().max().item() for q in named_model.parameters())
