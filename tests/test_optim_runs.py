@@ -137,3 +137,30 @@ def test_float64_runs_and_dtype_errors():
     assert all(loss == loss for loss in result.history["train_loss"])
     with pytest.raises(ValueError, match="dtype must be 'float32', 'float64' or 'bfloat16'"):
         language_model_task("lab-micro", RECIPE, dtype="float16")
+
+
+def test_causal_lm_loss_is_transformers_loss_without_the_float32_cast():
+    from transformers.loss.loss_utils import ForCausalLMLoss
+
+    from reprobook.optim.lm_runs import causal_lm_loss
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 7, generator=generator, dtype=torch.float64)
+    labels = torch.randint(0, 7, (2, 5), generator=generator)
+    ours = causal_lm_loss(logits, labels, 7)
+    assert ours.dtype == torch.float64
+    assert ours.item() == pytest.approx(ForCausalLMLoss(logits, labels, 7).item(), rel=1e-6)
+    assert causal_lm_loss(logits.float(), labels, 7).item() == ForCausalLMLoss(logits.float(), labels, 7).item()
+
+
+def test_portable_initialization_draws_with_numpy():
+    import numpy as np
+
+    from reprobook.optim.lm_runs import initialize_portably
+
+    model = build_model(get_spec("lab-micro"), 64, 0, seed=0).double()
+    initialize_portably(model, seed=5)
+    first = next(model.parameters())
+    expected = np.random.default_rng(5).normal(0.0, model.config.initializer_range, size=tuple(first.shape))
+    assert np.array_equal(first.detach().numpy(), expected)
+    assert all(torch.equal(p, torch.ones_like(p)) for p in model.parameters() if p.ndim == 1)

@@ -228,7 +228,7 @@ print_table(shares)
 
 # %% [markdown]
 # At the `book` profile the grid does not show the paper's robustness: the spreads of the
-# three methods are within about 10% of each other. A run of 60 steps is too short for the
+# three methods are within about 15% of each other. A run of 60 steps is too short for the
 # hypergradient to move $\beta_1$ and $\beta_2$ far (at the official GPT-2 hyper-learning
 # rate of $5 \cdot 10^{-4}$ and gradients clipped at norm 1, by less than 0.01, the table
 # above), so each method ends where its starting point puts it, and MADA is below Adam at

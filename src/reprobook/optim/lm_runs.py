@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 import scipy.stats
 import torch
@@ -118,6 +119,37 @@ def language_model_task(
     )
 
 
+def causal_lm_loss(logits, labels, vocab_size: int, ignore_index: int = -100, **kwargs) -> torch.Tensor:
+    """Next-token cross-entropy, as ``transformers``' causal-LM loss, but float64 logits stay float64.
+
+    ``transformers`` casts the logits to float32 before the loss; in a float64 run that cast
+    brings float32 round-off, and with it the CPU's kernels, back into every gradient.
+    """
+    logits = logits if logits.dtype == torch.float64 else logits.float()
+    targets = torch.nn.functional.pad(labels, (0, 1), value=ignore_index)[..., 1:]
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, vocab_size), targets.reshape(-1).to(logits.device), ignore_index=ignore_index
+    )
+
+
+def initialize_portably(model: torch.nn.Module, seed: int) -> None:
+    """LLaMA's initialization, normal(0, initializer_range) matrices and unit norms, drawn by NumPy.
+
+    ``torch``'s vectorized normal sampler rounds differently under different CPU kernels (AVX2,
+    AVX-512, none), and training amplifies that into the printed losses; NumPy's generator gives
+    the same numbers on every CPU. (The LLaMA layers have no biases.)
+    """
+    generator = np.random.default_rng(seed)
+    std = model.config.initializer_range
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.ndim >= 2:
+                values = generator.normal(0.0, std, size=tuple(parameter.shape))
+                parameter.copy_(torch.from_numpy(values))
+            else:
+                parameter.fill_(1.0)
+
+
 def train_run(task: LanguageModelTask, config: RunConfig) -> RunResult:
     """Train a fresh model (initialized from ``config.seed``) with the configured optimizer."""
     if config.optimizer not in OPTIMIZERS:
@@ -130,6 +162,8 @@ def train_run(task: LanguageModelTask, config: RunConfig) -> RunResult:
 
     model = build_model(task.spec, task.vocab_size, task.end_of_text, config.seed)
     model = model.to(device=task.device, dtype=task.dtype)
+    initialize_portably(model, config.seed)
+    model.loss_function = causal_lm_loss
     start = time.perf_counter()
     history = pretrain(
         model,
