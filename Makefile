@@ -5,6 +5,14 @@ BIN := $(VENV)/bin
 # The CPU build of PyTorch, installed before anything that depends on torch.
 TORCH ?= torch==2.13.0
 MATHJAX := _assets/mathjax/tex-mml-chtml.js
+# Data files the book may not ship (the dopewolfe chapter's published features) are read from
+# $REPROBOOK_DATA; when it is unset and a data folder sits beside the project, the tests,
+# the portability check and the reruns read from it.
+ifeq ($(REPROBOOK_DATA),)
+ifneq ($(wildcard ../shared/data),)
+export REPROBOOK_DATA := $(abspath ../shared/data)
+endif
+endif
 
 # The test suite runs on two cores: one pytest-xdist worker per core, each notebook (a file)
 # on one worker, one thread each; the slowest tests and notebooks are listed at the end.
