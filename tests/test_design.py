@@ -237,6 +237,9 @@ def test_round_design_keeps_the_budget_and_the_proportions():
     assert counts.sum() == 7 and counts[3] == 0
     assert np.all(np.abs(counts - 7 * weights) <= 1)
     assert list(round_design(weights, 10)) == [5, 3, 2, 0]
+    assert list(round_design(weights, 10, min_weight=0.25)) == [6, 4, 0, 0]
+    with pytest.raises(ValueError, match="min_weight must be in"):
+        round_design(weights, 10, min_weight=0.6)
 
 
 def test_loader_reads_checks_and_falls_back(tmp_path, monkeypatch):

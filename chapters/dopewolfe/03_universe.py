@@ -54,7 +54,7 @@ from reprobook.design import (
     universe_experiment,
     universe_items,
 )
-from reprobook.plotting import book_style
+from reprobook.plotting import book_style, error_bar_curves
 
 run = start_notebook("03_universe", globals())
 book_style()
@@ -134,13 +134,10 @@ losses = universe_experiment(
 )
 table = mean_and_error(losses, "pair_error", ["design", "queries"])
 fig, ax = plt.subplots(figsize=(5.5, 4))
-for name, group in table.groupby("design", sort=False):
-    ax.errorbar(
-        group.queries, group["mean"], group.se, marker="o", capsize=3, label=name
-    )
-ax.set(xscale="log", xlabel="queries n", ylabel="mis-ordered item pairs")
-ax.set(title=f"N = {n_items}, K = {k}, d = {dimension}, {runs} runs")
-ax.legend()
+title = f"N = {n_items}, K = {k}, d = {dimension}, {runs} runs"
+error_bar_curves(
+    ax, table, "queries", "design", "queries n", "mis-ordered item pairs", title
+)
 plt.show()
 wide = table.pivot(index="design", columns="queries", values="mean")
 print_table(wide.round(3))

@@ -42,3 +42,11 @@ def loglog_curves(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(loc="lower left")
+
+
+def error_bar_curves(ax, summary, x: str, group: str, xlabel: str, ylabel: str, title: str) -> None:
+    """Draw one curve per ``group`` of ``summary`` (columns ``x``, ``mean``, ``se``): means with standard-error bars."""
+    for name, rows in summary.groupby(group, sort=False):
+        ax.errorbar(rows[x], rows["mean"], rows["se"], marker="o", capsize=3, label=name)
+    ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend()

@@ -28,17 +28,23 @@ def check_budgets(budgets: Sequence[int]) -> list[int]:
     return budgets
 
 
-def round_design(weights, n: int) -> np.ndarray:
+def round_design(weights, n: int, min_weight: float = 0.0) -> np.ndarray:
     """An exact design of ``n`` queries from design weights: the efficient rounding of Pukelsheim and Rieder (1992).
 
-    Each support point first gets ⌈(n - ℓ/2) w_i⌉ queries (ℓ the support size); then the
-    count of the point with the smallest n_i / w_i is raised, or of the largest
+    Weights below ``min_weight`` are dropped first and the rest renormalized (Frank-Wolfe
+    keeps its start's points with tiny weights, and the rounding gives every support point
+    a query). Each support point then gets ⌈(n - ℓ/2) w_i⌉ queries (ℓ the support size);
+    the count of the point with the smallest n_i / w_i is raised, or of the largest
     (n_i - 1) / w_i lowered, until the counts sum to n.
     """
     weights = np.asarray(weights, dtype=np.float64)
     n = check_count("n", n)
     if weights.ndim != 1 or np.any(weights < 0) or not np.isclose(weights.sum(), 1.0):
         raise ValueError("weights must be a vector of non-negative numbers that sum to 1")
+    if not 0 <= min_weight <= weights.max():
+        raise ValueError(f"min_weight must be in [0, the largest weight {weights.max():g}], got {min_weight!r}")
+    weights = np.where(weights >= min_weight, weights, 0.0)
+    weights /= weights.sum()
     support = weights > 0
     counts = np.zeros(len(weights), dtype=np.int64)
     counts[support] = np.ceil((n - support.sum() / 2) * weights[support])
