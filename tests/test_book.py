@@ -128,10 +128,11 @@ def test_exercise_solutions_are_collapsed(html, browser):
     pages = [html / "chapters" / c.slug / f"{n}.html" for c, n in NOTEBOOKS]
     with_solutions = [p for p in pages if 'class="solution dropdown' in p.read_text()]
     assert with_solutions, "no chapter has exercises"
-    open_page(browser, with_solutions[0])
-    hidden = browser.execute_script("""
-        return Array.from(document.querySelectorAll('.solution.dropdown')).map(box =>
-            Array.from(box.children)
-                .filter(c => !c.classList.contains('admonition-title') && c.tagName !== 'BUTTON')
-                .every(c => c.offsetHeight === 0));""")
-    assert len(hidden) >= 2 and all(hidden), f"solutions must start collapsed: {hidden}"
+    for page in with_solutions:
+        open_page(browser, page)
+        hidden = browser.execute_script("""
+            return Array.from(document.querySelectorAll('.solution.dropdown')).map(box =>
+                Array.from(box.children)
+                    .filter(c => !c.classList.contains('admonition-title') && c.tagName !== 'BUTTON')
+                    .every(c => c.offsetHeight === 0));""")
+        assert hidden and all(hidden), f"{page.name}: solutions must start collapsed: {hidden}"
