@@ -1,5 +1,6 @@
-"""Optimal design for preference feedback: the Plackett-Luce model, D-optimal designs by
-Frank-Wolfe (Dope, DopeWolfe), the published feature files and the chapter's experiments."""
+"""Optimal design: the Plackett-Luce model and D-optimal designs by Frank-Wolfe (Dope, DopeWolfe),
+greedy log-det selection of sentences (FisherSFT), the log-det core they share, the published
+feature files and the chapters' experiments."""
 
 from reprobook.design.data import FEATURE_FILES, Features, load_features, synthetic_features
 from reprobook.design.experiments import (
@@ -24,6 +25,18 @@ from reprobook.design.frank_wolfe import (
     subset_gains,
     woodbury_update,
 )
+from reprobook.design.greedy import (
+    Selection,
+    greedy_logdet,
+    k_center,
+    logdet_objective,
+    mean_pooled,
+    pad_blocks,
+    pooled_d_optimal,
+    softmax_weights,
+    uniform_selection,
+)
+from reprobook.design.logdet import determinant_lemma_gains, log_det, woodbury
 from reprobook.design.plackett_luce import (
     design_factors,
     design_matrices,
@@ -42,10 +55,12 @@ __all__ = [
     "FEATURE_FILES",
     "Features",
     "FrankWolfeResult",
+    "Selection",
     "all_subsets",
     "design_factors",
     "design_information",
     "design_matrices",
+    "determinant_lemma_gains",
     "dope",
     "dopewolfe",
     "exact_step",
@@ -53,23 +68,33 @@ __all__ = [
     "fit_mle",
     "golden_section_step",
     "gradient",
+    "greedy_logdet",
     "hessian",
+    "k_center",
     "load_features",
+    "log_det",
     "log_likelihood",
+    "logdet_objective",
     "loglog_slope",
     "mean_and_error",
+    "mean_pooled",
+    "pad_blocks",
     "pair_error_rate",
     "pairwise_design_matrices",
+    "pooled_d_optimal",
     "random_subsets",
     "ranking_loss",
     "round_design",
     "sample_rankings",
     "sample_subsets",
     "section61_experiment",
+    "softmax_weights",
     "subset_gains",
     "synthetic_features",
+    "uniform_selection",
     "universe_experiment",
     "universe_items",
     "universe_losses",
+    "woodbury",
     "woodbury_update",
 ]

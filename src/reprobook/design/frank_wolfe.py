@@ -34,6 +34,7 @@ from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.optimize import brentq
 
 from reprobook.checks import check_count, check_real, finite_array
+from reprobook.design.logdet import log_det, woodbury
 from reprobook.design.plackett_luce import check_lists, design_factors
 
 STEP_RULES = ("golden", "exact", "2/(t+2)")
@@ -114,13 +115,6 @@ def _segment_eigenvalues(v_factor, a_new: np.ndarray) -> np.ndarray:
     return np.linalg.eigvalsh(solve_triangular(v_factor[0], half.T, lower=True))
 
 
-def _log_det(matrix: np.ndarray) -> float:
-    sign, value = np.linalg.slogdet(matrix)
-    if sign <= 0:
-        raise np.linalg.LinAlgError("the information matrix is not positive definite")
-    return float(value)
-
-
 def dope(
     lists,
     *,
@@ -175,7 +169,7 @@ def dope(
     window = 1 if samples is None else max(1, n_lists // samples)
 
     start = time.perf_counter()
-    objective, seconds, steps, gaps = [_log_det(information + ridge)], [0.0], [], [np.nan]
+    objective, seconds, steps, gaps = [log_det(information + ridge)], [0.0], [], [np.nan]
     multiplications = 0
     for t in range(1, max_iterations + 1):
         v = information + ridge
@@ -205,7 +199,7 @@ def dope(
             def value(eta):
                 mixed = (1 - eta) * weights
                 mixed[vertex] += eta
-                return _log_det(np.einsum("i,ide->de", mixed, matrices) + ridge)
+                return log_det(np.einsum("i,ide->de", mixed, matrices) + ridge)
 
             eta = golden_section_step(value)
             multiplications += GOLDEN_ITERATIONS * n_lists * d**2
@@ -217,7 +211,7 @@ def dope(
         weights *= 1 - eta
         weights[vertex] += eta
         information = (1 - eta) * information + eta * matrices[vertex]
-        objective.append(_log_det(information + ridge))
+        objective.append(log_det(information + ridge))
         seconds.append(time.perf_counter() - start)
         steps.append(eta)
         if _stop(objective, window, tolerance):
@@ -271,16 +265,11 @@ def subset_gains(memo: np.ndarray, subsets: np.ndarray) -> np.ndarray:
 def woodbury_update(inverse: np.ndarray, memo: np.ndarray, items: np.ndarray, factor: np.ndarray, eta: float):
     """V⁻¹ and G = X V⁻¹ Xᵀ after V ← (1 - η) V + η B Bᵀ, by the Woodbury identity (rank K, O(N²K)).
 
-    V'⁻¹ = (1 - η)⁻¹ [V⁻¹ - V⁻¹B C BᵀV⁻¹] with C = ((1 - η)/η I + BᵀV⁻¹B)⁻¹, hence
-    G' = (1 - η)⁻¹ [G - W C Wᵀ] with W = X V⁻¹ B.
+    With C = ((1 - η)/η I + BᵀV⁻¹B)⁻¹ and W = X V⁻¹ B, G' = (1 - η)⁻¹ [G - W C Wᵀ].
     """
-    projected = inverse @ factor
-    core = np.linalg.inv((1 - eta) / eta * np.eye(factor.shape[1]) + factor.T @ projected)
-    core = (core + core.T) / 2
+    new_inverse, projected, core = woodbury(inverse, factor, keep=1 - eta, add=eta)
     weighted = items @ projected
-    new_inverse = (inverse - projected @ core @ projected.T) / (1 - eta)
-    new_memo = (memo - weighted @ core @ weighted.T) / (1 - eta)
-    return new_inverse, new_memo
+    return new_inverse, (memo - weighted @ core @ weighted.T) / (1 - eta)
 
 
 def dopewolfe(
@@ -329,7 +318,7 @@ def dopewolfe(
         weights[subset] = weights.get(subset, 0.0) + 1.0 / start
 
     clock = time.perf_counter()
-    objective, seconds, steps, gaps = [_log_det(v)], [0.0], [], [np.nan]
+    objective, seconds, steps, gaps = [log_det(v)], [0.0], [], [np.nan]
     for t in range(1, iterations + 1):
         candidates = every_subset if samples is None else random_subsets(n_items, k, samples, rng)
         gains = subset_gains(memo, candidates)
@@ -350,7 +339,7 @@ def dopewolfe(
                 weights[subset] *= 1 - eta
             key = tuple(best.tolist())
             weights[key] = weights.get(key, 0.0) + eta
-        objective.append(_log_det(v))
+        objective.append(log_det(v))
         seconds.append(time.perf_counter() - clock)
         steps.append(eta)
     return FrankWolfeResult(

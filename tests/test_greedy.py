@@ -1,0 +1,126 @@
+"""Greedy log-det selection (FisherSFT) and its baselines, against direct computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reprobook.design import (
+    determinant_lemma_gains,
+    greedy_logdet,
+    k_center,
+    logdet_objective,
+    pad_blocks,
+    pooled_d_optimal,
+    softmax_weights,
+    uniform_selection,
+    woodbury,
+)
+
+
+def heterogeneous_pool(n_sentences=120, tokens=6, d=8, seed=0):
+    """Sentences living in random low-dimensional subspaces, at random scales."""
+    rng = np.random.default_rng(seed)
+    blocks = np.zeros((n_sentences, tokens, d))
+    for i in range(n_sentences):
+        basis = rng.standard_normal((rng.integers(1, 4), d))
+        blocks[i] = rng.uniform(0.2, 1.0) * rng.standard_normal((tokens, len(basis))) @ basis / np.sqrt(d)
+    return blocks
+
+
+def test_gains_are_log_det_differences():
+    blocks = heterogeneous_pool(20)
+    v = 0.5 * np.eye(8) + blocks[0].T @ blocks[0]
+    gains = determinant_lemma_gains(np.linalg.inv(v), blocks)
+    direct = [np.linalg.slogdet(v + x.T @ x)[1] - np.linalg.slogdet(v)[1] for x in blocks]
+    assert np.allclose(gains, direct, atol=1e-10)
+
+
+def test_woodbury_inverse_matches_a_direct_inverse():
+    rng = np.random.default_rng(1)
+    root = rng.standard_normal((6, 6))
+    v = root @ root.T + np.eye(6)
+    factor = rng.standard_normal((6, 3))
+    for keep, add in [(1.0, 1.0), (0.7, 0.3)]:
+        inverse = woodbury(np.linalg.inv(v), factor, keep=keep, add=add)[0]
+        assert np.allclose(inverse, np.linalg.inv(keep * v + add * factor @ factor.T), atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lazy_greedy_selects_what_exact_greedy_selects(seed):
+    blocks = heterogeneous_pool(150, seed=seed)
+    exact = greedy_logdet(blocks, 30, mode="exact")
+    lazy = greedy_logdet(blocks, 30, mode="lazy")
+    assert list(lazy.indices) == list(exact.indices)
+    assert np.allclose(lazy.objective, exact.objective, atol=1e-10)
+    assert lazy.evaluations < 0.5 * exact.evaluations
+
+
+def test_objective_trace_is_the_direct_log_det():
+    blocks = heterogeneous_pool(60)
+    selection = greedy_logdet(blocks, 12, gamma=0.3, mode="exact")
+    for size in (0, 5, 12):
+        direct = logdet_objective(blocks, selection.indices[:size], gamma=0.3)
+        assert selection.objective[size] == pytest.approx(direct, abs=1e-10)
+    assert len(set(selection.indices)) == 12  # each sentence at most once
+
+
+def test_greedy_beats_random_subsets_on_the_objective():
+    blocks = heterogeneous_pool(100)
+    rng = np.random.default_rng(2)
+    greedy = greedy_logdet(blocks, 15).objective[-1]
+    random_values = [logdet_objective(blocks, uniform_selection(100, 15, rng)) for _ in range(100)]
+    assert greedy > max(random_values)
+    stochastic = greedy_logdet(blocks, 15, mode="stochastic", candidates=20, rng=rng)
+    assert stochastic.evaluations == 15 * 20
+    assert np.median(random_values) < stochastic.objective[-1] <= greedy + 1e-12
+
+
+def test_padding_rows_change_nothing():
+    rng = np.random.default_rng(3)
+    sentences = [rng.standard_normal((m, 4)) for m in (2, 5, 3, 1, 4)]
+    blocks = pad_blocks(sentences)
+    assert blocks.shape == (5, 5, 4)
+    for i, sentence in enumerate(sentences):
+        assert logdet_objective(blocks, [i]) == pytest.approx(logdet_objective(sentence[None], [0]))
+
+
+def test_token_weights_scale_each_tokens_information():
+    blocks = heterogeneous_pool(40)
+    ones = greedy_logdet(blocks, 8, token_weights=np.ones(blocks.shape[:2]))
+    assert list(ones.indices) == list(greedy_logdet(blocks, 8).indices)
+    weights = np.zeros(blocks.shape[:2])
+    weights[:, 0] = 1.0  # only the first token of every sentence counts
+    first_only = greedy_logdet(blocks, 8, token_weights=weights, mode="exact")
+    assert list(first_only.indices) == list(greedy_logdet(blocks[:, :1], 8, mode="exact").indices)
+    probabilities = np.array([[0.5, 0.5], [1.0, 0.0]])
+    assert np.allclose(softmax_weights(probabilities), [0.5, 0.0])
+
+
+def test_baselines():
+    blocks = heterogeneous_pool(50)
+    pooled = pooled_d_optimal(blocks, 10)
+    assert len(set(pooled.indices)) == 10
+    points = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    for seed in range(4):  # from any start, farthest-first reaches both far points
+        assert {2, 3} <= set(k_center(points, 3, np.random.default_rng(seed)))
+
+
+def test_bad_inputs_name_the_parameter():
+    blocks = heterogeneous_pool(5)
+    with pytest.raises(ValueError, match="sentences must not be empty"):
+        pad_blocks([])
+    with pytest.raises(ValueError, match="blocks must not be empty"):
+        greedy_logdet(np.zeros((0, 3, 4)), 1)
+    with pytest.raises(ValueError, match="n must be at most the pool's size 5"):
+        greedy_logdet(blocks, 6)
+    bad = blocks.copy()
+    bad[0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="blocks must contain only finite numbers"):
+        greedy_logdet(bad, 2)
+    with pytest.raises(ValueError, match="the same d"):
+        pad_blocks([np.ones((2, 3)), np.ones((2, 4))])
+    with pytest.raises(ValueError, match="mode must be one of"):
+        greedy_logdet(blocks, 2, mode="random")
+    with pytest.raises(ValueError, match="gamma must be a finite number > 0"):
+        greedy_logdet(blocks, 2, gamma=0.0)
