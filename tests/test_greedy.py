@@ -13,19 +13,14 @@ from reprobook.design import (
     pad_blocks,
     pooled_d_optimal,
     softmax_weights,
+    subspace_sentences,
     uniform_selection,
     woodbury,
 )
 
 
 def heterogeneous_pool(n_sentences=120, tokens=6, d=8, seed=0):
-    """Sentences living in random low-dimensional subspaces, at random scales."""
-    rng = np.random.default_rng(seed)
-    blocks = np.zeros((n_sentences, tokens, d))
-    for i in range(n_sentences):
-        basis = rng.standard_normal((rng.integers(1, 4), d))
-        blocks[i] = rng.uniform(0.2, 1.0) * rng.standard_normal((tokens, len(basis))) @ basis / np.sqrt(d)
-    return blocks
+    return subspace_sentences(n_sentences, tokens, d, np.random.default_rng(seed))
 
 
 def test_gains_are_log_det_differences():

@@ -11,19 +11,9 @@ import time
 
 import numpy as np
 
-from reprobook.design import greedy_logdet
+from reprobook.design import greedy_logdet, subspace_sentences
 
 TOKENS, D, BUDGET = 10, 10, 50
-
-
-def pool(n_sentences: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    ranks = rng.integers(1, 4, n_sentences)
-    blocks = np.zeros((n_sentences, TOKENS, D))
-    for i, rank in enumerate(ranks):
-        basis = rng.standard_normal((rank, D))
-        blocks[i] = rng.uniform(0.2, 1.0) * rng.standard_normal((TOKENS, rank)) @ basis / np.sqrt(D)
-    return blocks
 
 
 def main(quick: bool = False) -> list[str]:
@@ -31,7 +21,7 @@ def main(quick: bool = False) -> list[str]:
     budget = 10 if quick else BUDGET
     lines = []
     for n_sentences in sizes:
-        blocks = pool(n_sentences)
+        blocks = subspace_sentences(n_sentences, TOKENS, D, np.random.default_rng(0))
         measured = {}
         for mode in ("exact", "lazy", "stochastic"):
             clock = time.perf_counter()

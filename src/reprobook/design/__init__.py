@@ -34,6 +34,7 @@ from reprobook.design.greedy import (
     pad_blocks,
     pooled_d_optimal,
     softmax_weights,
+    subspace_sentences,
     uniform_selection,
 )
 from reprobook.design.logdet import determinant_lemma_gains, log_det, woodbury
@@ -90,6 +91,7 @@ __all__ = [
     "section61_experiment",
     "softmax_weights",
     "subset_gains",
+    "subspace_sentences",
     "synthetic_features",
     "uniform_selection",
     "universe_experiment",

@@ -145,6 +145,21 @@ def greedy_logdet(
     return Selection(indices=np.array(chosen), objective=np.array(objective), evaluations=evaluations)
 
 
+def subspace_sentences(
+    n_sentences: int, tokens: int, d: int, rng: np.random.Generator, max_rank: int = 3
+) -> np.ndarray:
+    """Synthetic heterogeneous sentences ``(N, tokens, d)``: each lives in a random subspace of
+    dimension 1 to ``max_rank``, at a random scale in [0.2, 1], the regime where selection matters."""
+    n_sentences, tokens, d = (
+        check_count(name, v) for name, v in (("n_sentences", n_sentences), ("tokens", tokens), ("d", d))
+    )
+    blocks = np.zeros((n_sentences, tokens, d))
+    for i in range(n_sentences):
+        basis = rng.standard_normal((rng.integers(1, max_rank + 1), d))
+        blocks[i] = rng.uniform(0.2, 1.0) * rng.standard_normal((tokens, len(basis))) @ basis / np.sqrt(d)
+    return blocks
+
+
 def softmax_weights(probabilities) -> np.ndarray:
     """1 - ‖p‖², the trace of diag(p) - ppᵀ, of every token's predicted distribution p (last axis)."""
     probabilities = finite_array("probabilities", probabilities)
