@@ -7,11 +7,15 @@ import pytest
 
 from reprobook.design import (
     determinant_lemma_gains,
+    fit_head,
     greedy_logdet,
+    head_loss,
     k_center,
     logdet_objective,
     pad_blocks,
     pooled_d_optimal,
+    prediction_errors,
+    selection_experiment,
     softmax_weights,
     subspace_sentences,
     uniform_selection,
@@ -119,3 +123,46 @@ def test_bad_inputs_name_the_parameter():
         greedy_logdet(blocks, 2, mode="random")
     with pytest.raises(ValueError, match="gamma must be a finite number > 0"):
         greedy_logdet(blocks, 2, gamma=0.0)
+
+
+def test_head_gradient_matches_finite_differences():
+    rng = np.random.default_rng(4)
+    features, theta = rng.standard_normal((30, 4)), rng.standard_normal((4, 5))
+    labels = rng.integers(0, 5, 30)
+    value, grad = head_loss(theta, features, labels, l2=0.1)
+    h = 1e-6
+    numeric = np.zeros_like(theta)
+    for index in np.ndindex(theta.shape):
+        step = np.zeros_like(theta)
+        step[index] = h
+        numeric[index] = (
+            head_loss(theta + step, features, labels, 0.1)[0] - head_loss(theta - step, features, labels, 0.1)[0]
+        ) / (2 * h)
+    assert np.allclose(grad, numeric, atol=1e-6)
+    probabilities = np.exp(features @ theta) / np.exp(features @ theta).sum(axis=1, keepdims=True)
+    direct = -np.log(probabilities[np.arange(30), labels]).sum() + 0.05 * np.sum(theta**2)
+    assert value == pytest.approx(direct)
+
+
+def test_head_fit_recovers_the_predictions():
+    rng = np.random.default_rng(5)
+    features, theta = rng.standard_normal((20_000, 3)) / np.sqrt(3), rng.standard_normal((3, 4))
+    p = np.exp(features @ theta)
+    p /= p.sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(4, p=row) for row in p])
+    worst, mean = prediction_errors(fit_head(features, labels, 4), theta, features)
+    assert mean < 0.02 and worst < 0.08
+
+
+def test_fishersft_selection_beats_uniform_on_heterogeneous_sentences():
+    blocks = subspace_sentences(300, 10, 10, np.random.default_rng(0))
+    order = greedy_logdet(blocks, 100).indices
+    selectors = {
+        "uniform": lambda n, rng: uniform_selection(len(blocks), n, rng),
+        "FisherSFT": lambda n, rng: order[:n],
+    }
+    errors = selection_experiment(blocks, selectors, [100], n_classes=20, seeds=range(4))
+    mean = errors.groupby("selection").mean_error.mean()
+    assert mean["FisherSFT"] < 0.8 * mean["uniform"]
+    with pytest.raises(ValueError, match="labels must lie in"):
+        head_loss(np.zeros((2, 3)), np.zeros((1, 2)), np.array([3]))

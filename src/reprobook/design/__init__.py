@@ -37,6 +37,7 @@ from reprobook.design.greedy import (
     subspace_sentences,
     uniform_selection,
 )
+from reprobook.design.head import fit_head, head_loss, prediction_errors, selection_experiment
 from reprobook.design.logdet import determinant_lemma_gains, log_det, woodbury
 from reprobook.design.plackett_luce import (
     design_factors,
@@ -66,10 +67,12 @@ __all__ = [
     "dopewolfe",
     "exact_step",
     "fisher_information",
+    "fit_head",
     "fit_mle",
     "golden_section_step",
     "gradient",
     "greedy_logdet",
+    "head_loss",
     "hessian",
     "k_center",
     "load_features",
@@ -83,12 +86,14 @@ __all__ = [
     "pair_error_rate",
     "pairwise_design_matrices",
     "pooled_d_optimal",
+    "prediction_errors",
     "random_subsets",
     "ranking_loss",
     "round_design",
     "sample_rankings",
     "sample_subsets",
     "section61_experiment",
+    "selection_experiment",
     "softmax_weights",
     "subset_gains",
     "subspace_sentences",
