@@ -166,3 +166,31 @@ def test_fishersft_selection_beats_uniform_on_heterogeneous_sentences():
     assert mean["FisherSFT"] < 0.8 * mean["uniform"]
     with pytest.raises(ValueError, match="labels must lie in"):
         head_loss(np.zeros((2, 3)), np.zeros((1, 2)), np.array([3]))
+
+
+def test_sentence_embeddings_are_what_the_head_reads(tmp_path):
+    import torch
+
+    from reprobook.design.embeddings import sentence_embeddings
+    from reprobook.lm.models import build_model, get_spec
+
+    model = build_model(get_spec("lab-micro"), 40, 0, seed=0).double()
+    rng = np.random.default_rng(6)
+    sentences = [list(rng.integers(1, 40, m)) for m in (5, 9, 3, 7)]
+    embedded = sentence_embeddings(model, sentences, batch_size=3, cache=tmp_path)
+    assert embedded["blocks"].shape == (4, 8, model.config.hidden_size)
+    assert list(embedded["lengths"]) == [4, 8, 2, 6]
+    with torch.no_grad():
+        for i, sentence in enumerate(sentences):  # alone, unpadded: the same states, and the head's logits
+            ids = torch.tensor([sentence])
+            logits = model(input_ids=ids).logits[0, :-1].numpy()
+            block = embedded["blocks"][i, : len(sentence) - 1]
+            head = model.get_output_embeddings().weight.detach().numpy()
+            assert np.allclose(block @ head.T, logits, atol=1e-10)
+            assert list(embedded["labels"][i, : len(sentence) - 1]) == sentence[1:]
+    assert np.all(embedded["blocks"][2, 2:] == 0) and np.all(embedded["labels"][2, 2:] == -1)
+    again = sentence_embeddings(model, sentences, cache=tmp_path)  # read back from the cache
+    assert np.array_equal(again["blocks"], embedded["blocks"])
+    assert len(list((tmp_path / "embeddings").glob("*.npz"))) == 1
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        sentence_embeddings(model, [[1]], cache=tmp_path)
