@@ -10,6 +10,7 @@ from reprobook.design import (
     fit_head,
     greedy_logdet,
     head_loss,
+    held_out_nll,
     k_center,
     logdet_objective,
     pad_blocks,
@@ -194,3 +195,15 @@ def test_sentence_embeddings_are_what_the_head_reads(tmp_path):
     assert len(list((tmp_path / "embeddings").glob("*.npz"))) == 1
     with pytest.raises(ValueError, match="at least 2 tokens"):
         sentence_embeddings(model, [[1]], cache=tmp_path)
+
+
+def test_head_fit_from_an_anchor_moves_towards_the_data():
+    rng = np.random.default_rng(7)
+    features, truth = rng.standard_normal((3000, 3)), rng.standard_normal((3, 4))
+    p = np.exp(features @ truth)
+    labels = (rng.random((3000, 1)) > (p / p.sum(axis=1, keepdims=True)).cumsum(axis=1)).sum(axis=1).clip(max=3)
+    anchor = truth + rng.standard_normal((3, 4))
+    strong = fit_head(features[:50], labels[:50], 4, l2=1e6, anchor=anchor)
+    assert np.allclose(strong, anchor, atol=1e-3)  # a huge ridge keeps the pretrained head
+    tuned = fit_head(features[:2000], labels[:2000], 4, l2=1.0, anchor=anchor)
+    assert held_out_nll(tuned, features[2000:], labels[2000:]) < held_out_nll(anchor, features[2000:], labels[2000:])

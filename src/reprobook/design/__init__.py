@@ -37,7 +37,7 @@ from reprobook.design.greedy import (
     subspace_sentences,
     uniform_selection,
 )
-from reprobook.design.head import fit_head, head_loss, prediction_errors, selection_experiment
+from reprobook.design.head import fit_head, head_loss, held_out_nll, prediction_errors, selection_experiment
 from reprobook.design.logdet import determinant_lemma_gains, log_det, woodbury
 from reprobook.design.plackett_luce import (
     design_factors,
@@ -73,6 +73,7 @@ __all__ = [
     "gradient",
     "greedy_logdet",
     "head_loss",
+    "held_out_nll",
     "hessian",
     "k_center",
     "load_features",

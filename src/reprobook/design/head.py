@@ -35,31 +35,39 @@ def _check_tokens(features, labels, n_classes: int) -> tuple[np.ndarray, np.ndar
     return features, labels
 
 
-def head_loss(theta, features, labels, l2: float = 0.0) -> tuple[float, np.ndarray]:
-    """The regularized negative log-likelihood of the head Θ (d × L) and its gradient X̃ᵀ(P - Y) + λΘ."""
+def head_loss(theta, features, labels, l2: float = 0.0, anchor=None) -> tuple[float, np.ndarray]:
+    """The negative log-likelihood of the head Θ (d × L) plus (λ/2)‖Θ - Θ0‖², and its gradient
+    X̃ᵀ(P - Y) + λ(Θ - Θ0); the anchor Θ0 is 0 unless given (fine-tuning anchors at the pretrained head)."""
     theta = finite_array("theta", theta)
     features, labels = _check_tokens(features, labels, theta.shape[1])
-    logits = features @ theta
-    log_p = log_softmax(logits, axis=1)
-    value = -float(log_p[np.arange(len(labels)), labels].sum()) + 0.5 * l2 * float(np.sum(theta**2))
+    shift = theta if anchor is None else theta - anchor
+    log_p = log_softmax(features @ theta, axis=1)
+    value = -float(log_p[np.arange(len(labels)), labels].sum()) + 0.5 * l2 * float(np.sum(shift**2))
     residual = np.exp(log_p)
     residual[np.arange(len(labels)), labels] -= 1.0
-    return value, features.T @ residual + l2 * theta
+    return value, features.T @ residual + l2 * shift
 
 
-def fit_head(features, labels, n_classes: int, l2: float = 1e-2) -> np.ndarray:
-    """Θ̂ minimizing :func:`head_loss`, by L-BFGS from Θ = 0 (the loss is convex)."""
+def fit_head(features, labels, n_classes: int, l2: float = 1e-2, anchor=None) -> np.ndarray:
+    """Θ̂ minimizing :func:`head_loss` by L-BFGS (the loss is convex), from the anchor Θ0 (default 0)."""
     n_classes = check_count("n_classes", n_classes, minimum=2)
     l2 = check_real("l2", l2, 0.0, open_lower=True)
     features, labels = _check_tokens(features, labels, n_classes)
     shape = (features.shape[1], n_classes)
+    start = np.zeros(shape) if anchor is None else finite_array("anchor", anchor, shape=shape)
 
     def objective(flat):
-        value, grad = head_loss(flat.reshape(shape), features, labels, l2)
+        value, grad = head_loss(flat.reshape(shape), features, labels, l2, start)
         return value, grad.ravel()
 
-    result = minimize(objective, np.zeros(np.prod(shape)), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
+    result = minimize(objective, start.ravel(), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
     return result.x.reshape(shape)
+
+
+def held_out_nll(theta, features, labels) -> float:
+    """The mean negative log-likelihood per token of the head Θ on held-out tokens (perplexity: its exp)."""
+    value, _ = head_loss(theta, features, labels)
+    return value / len(labels)
 
 
 def prediction_errors(theta_estimate, theta_true, features) -> tuple[float, float]:
