@@ -251,3 +251,22 @@ def test_text_tokens_reads_a_split_or_a_local_file(micro, corpus, tmp_path):
     assert lab_module.text_tokens(lab.tokenizer, str(tmp_path / "play.txt")).numel() == len("ROMEO: hello")
     with pytest.raises(ValueError, match="a split of the book's corpus"):
         lab_module.text_tokens(lab.tokenizer, "training")
+
+
+def test_lora_finetuning_trains_only_the_adapters_and_lowers_the_loss():
+    from reprobook.lm.finetune import lora_finetune
+    from reprobook.lm.models import TrainingRecipe, build_model, get_spec
+
+    spec = get_spec("lab-micro")
+    model = build_model(spec, 20, 0, seed=0)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    pattern = torch.arange(20).repeat(200)  # a periodic stream a model can learn
+    recipe = TrainingRecipe(steps=100, batch_size=8, learning_rate=3e-2, warmup_steps=5, eval_every=50, eval_batches=2)
+    adapted, history = lora_finetune(model, pattern, pattern, recipe, spec.context, seed=0)
+    trainable = [name for name, p in adapted.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in name for name in trainable)
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())  # the caller's model is untouched
+    assert len(history["train_loss"]) == recipe.steps
+    assert perplexity(adapted, pattern, spec.context) < 0.8 * perplexity(model, pattern, spec.context)
+    again, _ = lora_finetune(model, pattern, pattern, recipe, spec.context, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(adapted.parameters(), again.parameters()))

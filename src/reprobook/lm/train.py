@@ -142,9 +142,10 @@ def _pretrain(
 
 
 def _parameter_groups(model, weight_decay: float) -> list[dict]:
-    """Weight decay on matrices only, not on norms (the usual split for transformers)."""
-    matrices = [p for p in model.parameters() if p.ndim >= 2]
-    vectors = [p for p in model.parameters() if p.ndim < 2]
+    """Weight decay on matrices only, not on norms (the usual split for transformers); frozen weights stay out."""
+    trained = [p for p in model.parameters() if p.requires_grad]
+    matrices = [p for p in trained if p.ndim >= 2]
+    vectors = [p for p in trained if p.ndim < 2]
     return [{"params": matrices, "weight_decay": weight_decay}, {"params": vectors, "weight_decay": 0.0}]
 
 
