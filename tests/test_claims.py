@@ -55,9 +55,11 @@ def test_every_chapter_claims_file_is_valid(chapter):
         assert claim.notebook in notebooks, f"claim {claim.id} names unknown notebook {claim.notebook}"
 
 
-def wrong_side(test) -> float:
-    """A value on the failing side of a test's threshold."""
+def wrong_side(claim, test) -> float:
+    """A value on the failing side of a test's threshold (for ``within``: far from the paper's value)."""
     margin = max(0.5 * abs(test.threshold), 1.0)
+    if test.compare == "within":
+        return claim.paper_value + test.threshold + margin
     return test.threshold + margin if test.compare in ("<", "<=") else test.threshold - margin
 
 
@@ -65,9 +67,21 @@ def wrong_side(test) -> float:
 def test_every_claim_can_fail(chapter):
     """A value on the wrong side of a claim's threshold (and of its direction) is not-reproduced."""
     for claim in load_claims(chapter.claims_file).claims:
-        assert claim.judge(wrong_side(claim.direction or claim.test)) == "not-reproduced", claim.id
-        assert claim.judge(wrong_side(claim.test)) != "reproduced", claim.id
+        assert claim.judge(wrong_side(claim, claim.direction or claim.test)) == "not-reproduced", claim.id
+        assert claim.judge(wrong_side(claim, claim.test)) != "reproduced", claim.id
         assert claim.fails_if, claim.id
+
+
+def test_within_compares_with_the_paper_value_on_both_sides(tmp_path):
+    text = CLAIMS.replace('test: {compare: "<=", threshold: -1.9}', 'test: {compare: "within", threshold: 0.1}')
+    claim = load_claims(write_claims(tmp_path, text)).claims[0]
+    paper = claim.paper_value
+    assert claim.judge(paper + 0.09) == "reproduced" and claim.judge(paper - 0.09) == "reproduced"
+    assert claim.judge(paper + 0.2) != "reproduced" and claim.judge(paper - 0.2) != "reproduced"
+    assert claim.test_text().startswith(f"|measured - {paper:g}| <= 0.1")
+    no_paper = text.replace("paper_value: -2.0", "paper_value: null")
+    with pytest.raises(ClaimsFileError, match="needs a paper_value"):
+        load_claims(write_claims(tmp_path, no_paper))
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)

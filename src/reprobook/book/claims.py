@@ -53,13 +53,15 @@ VERDICTS = ("reproduced", "reproduced-in-direction", "not-reproduced")
 NOT_RUN = "not-run"
 KINDS = ("reproduction", "sanity")
 COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+#: ``within``: |measured - paper_value| <= threshold, for a value the book should match (a figure's reading).
+WITHIN = "within"
 
 _TEST_SCHEMA = {
     "type": "object",
     "required": ["compare", "threshold"],
     "additionalProperties": False,
     "properties": {
-        "compare": {"enum": list(COMPARISONS)},
+        "compare": {"enum": [*COMPARISONS, WITHIN]},
         "threshold": {"type": "number"},
     },
 }
@@ -127,15 +129,21 @@ CLAIMS_SCHEMA = {
 
 @dataclass(frozen=True)
 class Test:
-    """A comparison ``measured <compare> threshold``."""
+    """A comparison ``measured <compare> threshold``, or ``|measured - reference| <= threshold`` (``within``)."""
 
     compare: str
     threshold: float
 
-    def passes(self, value: float) -> bool:
-        return not math.isnan(value) and COMPARISONS[self.compare](value, self.threshold)
+    def passes(self, value: float, reference: float | None = None) -> bool:
+        if math.isnan(value):
+            return False
+        if self.compare == WITHIN:
+            return abs(value - reference) <= self.threshold
+        return COMPARISONS[self.compare](value, self.threshold)
 
-    def describe(self) -> str:
+    def describe(self, reference: float | None = None) -> str:
+        if self.compare == WITHIN:
+            return f"|measured - {reference:g}| <= {self.threshold:g}"
         return f"measured {self.compare} {self.threshold:g}"
 
 
@@ -161,9 +169,9 @@ class Claim:
 
     def judge(self, value: float) -> str:
         """The verdict a measured value earns (DESIGN section 5)."""
-        if self.test.passes(value):
+        if self.test.passes(value, self.paper_value):
             return "reproduced"
-        if self.direction is not None and self.direction.passes(value):
+        if self.direction is not None and self.direction.passes(value, self.paper_value):
             return "reproduced-in-direction"
         return "not-reproduced"
 
@@ -178,8 +186,8 @@ class Claim:
 
     def test_text(self) -> str:
         """The test, and the direction test when there is one, as the ledger prints them."""
-        text = self.test.describe()
-        return text + (f"; in direction if {self.direction.describe()}" if self.direction else "")
+        text = self.test.describe(self.paper_value)
+        return text + (f"; in direction if {self.direction.describe(self.paper_value)}" if self.direction else "")
 
 
 @dataclass(frozen=True)
@@ -208,6 +216,10 @@ def load_claims(path: str | Path) -> ChapterClaims:
             raise ClaimsFileError(
                 f"{path}: claim {claim.id!r}: roundoff must be a power of ten such as 1e-10, got {claim.roundoff!r}"
             )
+    for claim in claims:
+        uses_within = WITHIN in (claim.test.compare, claim.direction.compare if claim.direction else None)
+        if uses_within and claim.paper_value is None:
+            raise ClaimsFileError(f"{path}: claim {claim.id!r}: compare {WITHIN!r} needs a paper_value to compare with")
     for claim in claims:
         if claim.verdict == NOT_RUN and claim.profile != "paper":
             raise ClaimsFileError(
