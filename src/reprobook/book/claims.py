@@ -12,7 +12,9 @@ score. A ``sanity`` check tests what holds by construction or by an identity (a 
 that cannot return anything but a 2:4 weight, two methods that coincide on a
 low-rank problem): it guards the code, is judged the same way, and is listed apart.
 Every entry also states, in ``fails_if``, the result that would make it
-``not-reproduced``.
+``not-reproduced``. A test compares the measured value with a threshold (``<``, ``<=``,
+``>``, ``>=``), or, with ``within``, bounds its distance to the paper's value: the test for
+a number the book should match, such as one read from a figure.
 
 **How a measured value is printed** (:func:`format_measured`, the one rule of the
 book). nbval compares the printed ledger exactly, on CPUs whose BLAS and SIMD
