@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
@@ -52,7 +53,8 @@ class FrankWolfeResult:
     with positive weight are kept. ``seconds`` is the wall time since the start;
     ``gap`` the Kiefer-Wolfowitz gap, where it was computed (NaN elsewhere);
     ``multiplications`` counts the multiplications of the gains and the line search, by
-    the cost model of :func:`dope` (the same on every machine, unlike ``seconds``).
+    the cost model of :func:`dope` (the same on every machine, unlike ``seconds``; 0 for
+    :func:`dopewolfe`, which does not count).
     """
 
     weights: np.ndarray | dict[tuple[int, ...], float]
@@ -179,12 +181,11 @@ def dope(
             inverse = cho_solve(factor, np.eye(d))
             gains = np.trace(inverse[None] @ matrices[candidates], axis1=1, axis2=2)
         else:
-            whitened = solve_triangular(factor[0], factors[candidates].transpose(1, 0, 2).reshape(d, -1), lower=True)
-            gains = np.sum(whitened.reshape(d, len(candidates), k) ** 2, axis=(0, 2))
+            gains = _factor_gains(factor, factors[candidates])
         vertex = int(candidates[np.argmax(gains)])
         multiplications += len(candidates) * (d**3 if implementation == "official" else k * d**2)
         if track_gap:
-            gaps.append(_gap(factor, factors, information, d))
+            gaps.append(_gap(factor, factors, information))
         else:
             gaps.append(np.nan)
 
@@ -233,12 +234,16 @@ def _stop(objective: list[float], window: int, tolerance: float) -> bool:
     return iterations >= 2 * window and objective[-1] - objective[-1 - window] < tolerance
 
 
-def _gap(factor, factors: np.ndarray, information: np.ndarray, d: int) -> float:
+def _factor_gains(v_factor, factors: np.ndarray) -> np.ndarray:
+    """tr(V⁻¹A_i) = ‖L⁻¹B_i‖²_F for every factor B_i (shape (n, d, K)), from V's Cholesky factor L."""
+    n_lists, d, k = factors.shape
+    whitened = solve_triangular(v_factor[0], factors.transpose(1, 0, 2).reshape(d, -1), lower=True)
+    return np.sum(whitened.reshape(d, n_lists, k) ** 2, axis=(0, 2))
+
+
+def _gap(factor, factors: np.ndarray, information: np.ndarray) -> float:
     """The Kiefer-Wolfowitz gap max_i tr(V⁻¹A_i) - tr(V⁻¹ Σ π A) over the lists (0 exactly at the optimum)."""
-    n_lists, _, k = factors.shape
-    whitened = solve_triangular(factor[0], factors.transpose(1, 0, 2).reshape(d, -1), lower=True)
-    gains = np.sum(whitened.reshape(d, n_lists, k) ** 2, axis=(0, 2))
-    return float(gains.max() - np.trace(cho_solve(factor, information)))
+    return float(_factor_gains(factor, factors).max() - np.trace(cho_solve(factor, information)))
 
 
 def random_subsets(n_items: int, k: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -249,8 +254,6 @@ def random_subsets(n_items: int, k: int, count: int, rng: np.random.Generator) -
 
 def all_subsets(n_items: int, k: int) -> np.ndarray:
     """Every K-subset of range(n_items) as rows of sorted indices, shape (C(N, K), K)."""
-    from itertools import combinations
-
     count = math.comb(n_items, k)
     return np.fromiter(combinations(range(n_items), k), dtype=np.dtype((np.int64, k)), count=count)
 
