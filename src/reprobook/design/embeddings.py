@@ -89,3 +89,14 @@ def sentence_embeddings(
         atomic_write_bytes(path, buffer.getvalue())
 
     return build_once(path, read, build)
+
+
+def token_rows(embedded: dict[str, np.ndarray], indices=None) -> tuple[np.ndarray, np.ndarray]:
+    """The embeddings (tokens, d) and labels (tokens,) of the real tokens of the chosen sentences
+    (all sentences when ``indices`` is None), in order, without the padding rows."""
+    blocks, labels = embedded["blocks"], embedded["labels"]
+    if indices is not None:
+        chosen = np.asarray(indices, dtype=np.int64)
+        blocks, labels = blocks[chosen], labels[chosen]
+    real = labels != PADDING_LABEL
+    return blocks[real], labels[real]

@@ -201,3 +201,25 @@ def k_center(points, n: int, rng: np.random.Generator) -> np.ndarray:
         chosen.append(int(np.argmax(distance)))
         distance = np.minimum(distance, np.linalg.norm(points - points[chosen[-1]], axis=1))
     return np.array(chosen)
+
+
+def selection_orders(
+    blocks, n: int, rng: np.random.Generator, *, lengths=None, token_weights=None, gamma: float = 1.0
+) -> dict[str, np.ndarray]:
+    """Each method's first ``n`` sentences in the order it picks them; its first k are its choice at budget k.
+
+    ``uniform`` (a random order), ``FisherSFT`` (lazy greedy on the token blocks), ``pooled
+    D-optimal`` (greedy on mean-pooled embeddings), ``k-center`` (farthest-first on them) and,
+    when ``token_weights`` are given, ``FisherSFT weighted`` (:func:`greedy_logdet`'s weights).
+    """
+    blocks, n = check_pool(blocks, n)
+    pooled = mean_pooled(blocks, lengths)
+    orders = {
+        "uniform": uniform_selection(len(blocks), n, rng),
+        "FisherSFT": greedy_logdet(blocks, n, gamma=gamma).indices,
+        "pooled D-optimal": pooled_d_optimal(blocks, n, gamma=gamma, lengths=lengths).indices,
+        "k-center": k_center(pooled, n, rng),
+    }
+    if token_weights is not None:
+        orders["FisherSFT weighted"] = greedy_logdet(blocks, n, gamma=gamma, token_weights=token_weights).indices
+    return orders

@@ -39,6 +39,7 @@ from transformers.utils import logging as transformers_logging
 
 from reprobook.atomic import atomic_write_text
 from reprobook.cache import build_once, cache_root, content_key, file_sha256
+from reprobook.checks import check_count
 from reprobook.lm.corpus import Corpus, load_corpus
 from reprobook.lm.models import MODEL_SPECS, build_model, get_spec, parameter_count
 from reprobook.lm.tokenizer import END_OF_TEXT, train_tokenizer, wrap
@@ -92,14 +93,40 @@ def load_tokenizer(name: str, corpus: Corpus, cache: str | os.PathLike | None = 
     return build_once(path, read, build)
 
 
-def encode(tokenizer: PreTrainedTokenizerFast, corpus: Corpus, split: str) -> torch.Tensor:
-    """The token ids of a split, its works separated by the end-of-text token."""
+def encode(tokenizer: PreTrainedTokenizerFast, corpus: Corpus, split: str, domain: str = "all") -> torch.Tensor:
+    """The token ids of a split (or of its works in ``domain``), the works separated by the end-of-text token."""
     eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
     ids: list[int] = []
-    for work in corpus.works(split):
+    for work in corpus.domain(domain, split):
         ids.extend(tokenizer(work.text, add_special_tokens=False)["input_ids"])
         ids.append(eos)
     return torch.tensor(ids, dtype=torch.long)
+
+
+def speeches(
+    tokenizer: PreTrainedTokenizerFast,
+    corpus: Corpus,
+    split: str,
+    domain: str = "all",
+    *,
+    min_tokens: int = 8,
+    max_tokens: int = 32,
+) -> list[list[int]]:
+    """The token ids of every speech (a paragraph between blank lines) of a split's works in ``domain``.
+
+    Each is cut to its first ``max_tokens`` tokens; speeches shorter than ``min_tokens`` (a
+    speaker's name, a stage direction) are left out. The sentences of FisherSFT's selection.
+    """
+    min_tokens, max_tokens = check_count("min_tokens", min_tokens), check_count("max_tokens", max_tokens)
+    if min_tokens > max_tokens:
+        raise ValueError(f"min_tokens must be at most max_tokens {max_tokens}, got {min_tokens}")
+    found = []
+    for work in corpus.domain(domain, split):
+        for paragraph in work.text.split("\n\n"):
+            ids = tokenizer(paragraph, add_special_tokens=False)["input_ids"]
+            if len(ids) >= min_tokens:
+                found.append(ids[:max_tokens])
+    return found
 
 
 def text_tokens(tokenizer: PreTrainedTokenizerFast, text: str, corpus: Corpus | None = None) -> torch.Tensor:
@@ -245,7 +272,8 @@ def _train_entry(spec, corpus: Corpus, seed: int, entry: Path, cache, progress: 
     """Train into ``<entry>.partial`` (resumable), then move the finished entry into place."""
     partial = entry.with_name(entry.name + ".partial")
     tokenizer = load_tokenizer(spec.tokenizer, corpus, cache)
-    train_tokens, validation_tokens = encode(tokenizer, corpus, "train"), encode(tokenizer, corpus, "validation")
+    train_tokens = encode(tokenizer, corpus, "train", spec.domain)
+    validation_tokens = encode(tokenizer, corpus, "validation", spec.domain)
     model = build_model(spec, len(tokenizer), tokenizer.convert_tokens_to_ids(END_OF_TEXT), seed)
     start = time.perf_counter()
     history = pretrain(

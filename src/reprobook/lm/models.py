@@ -9,6 +9,11 @@ semi-structured sparse GPU kernels apply to all of them.
 | ``lab-micro`` | char | 64 | 128 | 1 | 1 | 64 | tests and smoke runs (seconds) |
 | ``lab-tiny`` | bpe-2048 | 128 | 384 | 2 | 2 | 128 | chapters on a CPU (minutes) |
 | ``lab-small`` | bpe-4096 | 256 | 704 | 4 | 4 | 256 | chapters that need a stronger model |
+| ``lab-comedy`` | bpe-2048 | 64 | 192 | 2 | 1 | 64 | fine-tuning on an unseen genre (minutes) |
+
+Every model but ``lab-comedy`` is pretrained on the whole training split; ``lab-comedy``
+sees only its comedies (its ``domain``), so the tragedies are a genre it has not read.
+All models of one tokenizer share it, trained on the whole training split.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ class ModelSpec:
     heads: int
     context: int
     training: TrainingRecipe
+    #: the sub-corpus of pretraining and validation, one of ``reprobook.lm.corpus.DOMAINS``
+    domain: str = "all"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +98,17 @@ MODEL_SPECS = {
             training=TrainingRecipe(
                 steps=900, batch_size=16, learning_rate=1e-3, warmup_steps=45, eval_every=100, threads=2
             ),
+        ),
+        ModelSpec(
+            name="lab-comedy",
+            tokenizer="bpe-2048",
+            hidden_size=64,
+            intermediate_size=192,
+            layers=2,
+            heads=1,
+            context=64,
+            training=TrainingRecipe(steps=2000, batch_size=16, learning_rate=3e-3, warmup_steps=100, eval_every=200),
+            domain="comedies",
         ),
     )
 }
