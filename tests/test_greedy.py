@@ -17,6 +17,7 @@ from reprobook.design import (
     pooled_d_optimal,
     prediction_errors,
     selection_experiment,
+    selection_orders,
     softmax_weights,
     subspace_sentences,
     uniform_selection,
@@ -207,3 +208,55 @@ def test_head_fit_from_an_anchor_moves_towards_the_data():
     assert np.allclose(strong, anchor, atol=1e-3)  # a huge ridge keeps the pretrained head
     tuned = fit_head(features[:2000], labels[:2000], 4, l2=1.0, anchor=anchor)
     assert held_out_nll(tuned, features[2000:], labels[2000:]) < held_out_nll(anchor, features[2000:], labels[2000:])
+
+
+def test_token_rows_drop_the_padding_and_follow_the_chosen_order():
+    from reprobook.design.embeddings import token_rows
+
+    blocks = np.arange(3 * 4 * 2, dtype=float).reshape(3, 4, 2) + 1
+    labels = np.array([[1, 2, -1, -1], [3, -1, -1, -1], [4, 5, 6, 7]])
+    features, targets = token_rows({"blocks": blocks, "labels": labels}, [2, 0])
+    assert list(targets) == [4, 5, 6, 7, 1, 2]
+    assert np.array_equal(features, np.concatenate([blocks[2], blocks[0, :2]]))
+    assert len(token_rows({"blocks": blocks, "labels": labels})[1]) == 7
+
+
+def test_selection_orders_are_each_methods_choices():
+    blocks = heterogeneous_pool(60)
+    orders = selection_orders(blocks, 12, np.random.default_rng(0))
+    assert list(orders) == ["uniform", "FisherSFT", "pooled D-optimal", "k-center"]
+    for order in orders.values():
+        assert len(order) == 12 and len(set(order.tolist())) == 12
+    assert np.array_equal(orders["FisherSFT"], greedy_logdet(blocks, 12, mode="exact").indices)
+    assert np.array_equal(orders["pooled D-optimal"], pooled_d_optimal(blocks, 12).indices)
+    weights = np.ones(blocks.shape[:2])
+    weighted = selection_orders(blocks, 12, np.random.default_rng(0), token_weights=weights)
+    assert np.array_equal(weighted["FisherSFT weighted"], orders["FisherSFT"])  # unit weights change nothing
+
+
+def test_single_precision_fit_is_close_to_the_double_precision_fit():
+    rng = np.random.default_rng(8)
+    features, truth = rng.standard_normal((800, 5)), rng.standard_normal((5, 30))
+    p = np.exp(features @ truth)
+    labels = (rng.random((800, 1)) > (p / p.sum(axis=1, keepdims=True)).cumsum(axis=1)).sum(axis=1).clip(max=29)
+    anchor = truth + 0.5 * rng.standard_normal(truth.shape)
+    double = fit_head(features, labels, 30, l2=10.0, anchor=anchor)
+    single = fit_head(features, labels, 30, l2=10.0, anchor=anchor, precision="float32")
+    assert abs(held_out_nll(single, features, labels) - held_out_nll(double, features, labels)) < 1e-4
+    assert np.abs(single - double).max() < 1e-2
+    with pytest.raises(ValueError, match="precision must be one of"):
+        fit_head(features, labels, 30, precision="half")
+
+
+def test_selection_experiment_scores_only_real_tokens():
+    blocks = heterogeneous_pool(40, tokens=5)
+    padded = np.concatenate([blocks, np.zeros((40, 3, blocks.shape[2]))], axis=1)
+    lengths = np.full(40, 5)
+    selectors = {"first": lambda n, rng: np.arange(n)}
+    plain = selection_experiment(blocks, selectors, [20], n_classes=4, seeds=[0])
+    with_padding = selection_experiment(padded, selectors, [20], n_classes=4, seeds=[0], lengths=lengths)
+    diluted = selection_experiment(padded, selectors, [20], n_classes=4, seeds=[0])
+    # the padding rows draw labels too, so the true head's labels differ; the scores must
+    # not count the padding's zero error
+    assert with_padding.mean_error[0] > diluted.mean_error[0]
+    assert with_padding.mean_error[0] == pytest.approx(plain.mean_error[0], rel=0.5)

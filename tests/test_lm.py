@@ -270,3 +270,25 @@ def test_lora_finetuning_trains_only_the_adapters_and_lowers_the_loss():
     assert perplexity(adapted, pattern, spec.context) < 0.8 * perplexity(model, pattern, spec.context)
     again, _ = lora_finetune(model, pattern, pattern, recipe, spec.context, seed=0)
     assert all(torch.equal(a, b) for a, b in zip(adapted.parameters(), again.parameters()))
+
+
+def test_a_domain_model_is_pretrained_on_its_genre_only(corpus):
+    spec = get_spec("lab-comedy")
+    assert spec.domain == "comedies" and all(get_spec(n).domain == "all" for n in ("lab-micro", "lab-tiny"))
+    tokenizer = lab_module.load_tokenizer(spec.tokenizer, corpus)
+    comedies = encode(tokenizer, corpus, "train", "comedies")
+    expected = sum(len(tokenizer(w.text, add_special_tokens=False)["input_ids"]) + 1 for w in corpus.domain("comedies"))
+    assert comedies.numel() == expected < encode(tokenizer, corpus, "train").numel()
+    assert lab_module.pretrained("lab-comedy").info["train_tokens"] == comedies.numel()
+
+
+def test_speeches_are_the_paragraphs_of_a_genre_cut_to_length(micro, corpus):
+    _, lab = micro
+    found = lab_module.speeches(lab.tokenizer, corpus, "test", "tragedies", min_tokens=20, max_tokens=50)
+    assert found and all(20 <= len(s) <= 50 for s in found)
+    first = next(
+        p for p in corpus.domain("tragedies", "test")[0].text.split("\n\n") if len(lab.tokenizer(p)["input_ids"]) >= 20
+    )
+    assert found[0] == lab.tokenizer(first, add_special_tokens=False)["input_ids"][:50]
+    with pytest.raises(ValueError, match="min_tokens must be at most max_tokens"):
+        lab_module.speeches(lab.tokenizer, corpus, "test", min_tokens=9, max_tokens=8)

@@ -86,7 +86,7 @@ def test_parameters_that_name_things(spec, tmp_path):
     assert spec.validate(values) == values
     assert spec.validate({"model": str(tmp_path)}) == {"model": str(tmp_path)}
     with pytest.raises(
-        ParameterError, match=r"'model' .* laboratory model name \['lab-micro', 'lab-small', 'lab-tiny'\]"
+        ParameterError, match=r"'model' .* laboratory model name \['lab-comedy', 'lab-micro', 'lab-small', 'lab-tiny'\]"
     ):
         spec.validate({"model": "lab-huge"})
     with pytest.raises(ParameterError, match="existing local checkpoint folder"):

@@ -67,9 +67,8 @@ ledger = ClaimsLedger.for_notebook("02_embeddings", profile=run.profile)
 lab = load_causal_lm(model)
 corpus = load_corpus()
 sentences = speeches(lab.tokenizer, corpus, "train", domain, max_tokens=max_tokens)
-print(
-    f"{model}: {lab.info['parameters']:,} parameters, d = {lab.model.config.hidden_size}"
-)
+hidden = lab.model.config.hidden_size
+print(f"{model}: {lab.info['parameters']:,} parameters, d = {hidden}")
 print(f"{len(sentences)} speeches in the training {domain}; each run draws {pool}")
 
 # %% [markdown]

@@ -97,10 +97,8 @@ titles = {
     for split in ("validation", "test")
 }
 print(f"pool speeches: {len(train_speeches)} from the training {domain}")
-print(
-    f"validation: {held_out} speeches of {titles['validation']}, {len(validation[1])} tokens"
-)
-print(f"test: {held_out} speeches of {titles['test']}, {len(test[1])} tokens")
+for split, rows in (("validation", validation), ("test", test)):
+    print(f"{split}: {held_out} speeches of {titles[split]}, {len(rows[1])} tokens")
 
 # %% [markdown]
 # ## The head is the model
@@ -115,7 +113,7 @@ print(f"test: {held_out} speeches of {titles['test']}, {len(test[1])} tokens")
 # %%
 @torch.no_grad()
 def model_nll(language_model, sentences):
-    """The model's own mean NLL per predicted token over the sentences, one at a time."""
+    """The model's own mean NLL per predicted token, one sentence at a time."""
     total, count = 0.0, 0
     for sentence in sentences:
         ids = torch.tensor([sentence])
@@ -131,9 +129,8 @@ comedy = speeches(tokenizer, corpus, "test", "comedies", max_tokens=max_tokens)[
 ]
 comedy_nll = held_out_nll(theta0, *token_rows(sentence_embeddings(lab.model, comedy)))
 print(f"|head NLL - model NLL| on the test tragedy: {head_is_model:.0e}")
-print(
-    f"before fine-tuning: NLL {base_nll:.3f} on the tragedy, {comedy_nll:.3f} on the comedy"
-)
+print(f"before fine-tuning: NLL {base_nll:.3f} on the tragedy")
+print(f"before fine-tuning: NLL {comedy_nll:.3f} on the comedy")
 
 # %% [markdown]
 # ## The penalty, chosen on the validation tragedy
@@ -254,7 +251,7 @@ print_table(lora_summary[["mean", "se"]].map(lambda value: f"{value:.3f}"))
 
 # %%
 def paired_gap(frame, n, baseline="uniform", method="FisherSFT"):
-    """Mean over runs of baseline's NLL minus method's, and that mean over its standard error."""
+    """The mean over runs of baseline's NLL minus method's, and its z-score."""
     table = frame[frame.sentences == n].pivot(
         index="seed", columns="selection", values="nll"
     )

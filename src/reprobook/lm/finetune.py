@@ -8,6 +8,7 @@ through :func:`reprobook.lm.train.pretrain`. The caller's model is left unchange
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 from peft import LoraConfig, get_peft_model
@@ -40,7 +41,9 @@ def lora_finetune(
     rank = check_count("rank", rank)
     torch.manual_seed(seed)
     config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(targets), lora_dropout=0.0, bias="none")
-    adapted = get_peft_model(copy.deepcopy(model), config)
+    with warnings.catch_warnings():  # peft asks transformers a question it has deprecated
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        adapted = get_peft_model(copy.deepcopy(model), config)
     history = pretrain(
         adapted,
         train_tokens,
