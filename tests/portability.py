@@ -33,8 +33,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a variant reruns: every notebook and the library's tests (the book build, the
-# browser check and the smoke runs print no checked number).
-TARGETS = ["chapters", "tests", "--ignore=tests/test_book.py", "--ignore=tests/test_runs.py"]
+# browser check and the smoke runs print no checked number, and the benchmarks measure time).
+TARGETS = [
+    "chapters",
+    "tests",
+    "--ignore=tests/test_book.py",
+    "--ignore=tests/test_runs.py",
+    "--deselect=tests/test_cli.py::test_benchmarks_run_and_print_ratios",
+]
 
 
 def cpu_flags() -> set[str]:
