@@ -234,19 +234,24 @@ error_bar_curves(
 ax.axhline(base_nll, color="0.5", ls=":", label="before fine-tuning")
 ax.legend()
 plt.show()
-print(f"before fine-tuning: {base_nll:.3f}")
+print(f"before fine-tuning: NLL {base_nll:.3f}, perplexity {np.exp(base_nll):.1f}")
+head_table = head_summary.pivot(index="selection", columns="sentences", values="mean")
 print("head-only: held-out NLL, mean over runs")
-print_table(
-    head_summary.pivot(index="selection", columns="sentences", values="mean").round(3)
-)
+print_table(head_table.round(3))
+print("head-only: held-out perplexity exp(NLL) of the mean NLL")
+print_table(np.exp(head_table).map(lambda value: f"{value:.1f}"))
 tokens = mean_and_error(head, "tokens", ["selection", "sentences"])
 print("tokens in the selected speeches, mean over runs")
 print_table(
     tokens.pivot(index="selection", columns="sentences", values="mean").astype(int)
 )
 lora_summary = mean_and_error(lora, "nll", ["selection"]).set_index("selection")
-print(f"LoRA at n = {lora_budget}: held-out NLL, mean and standard error over runs")
-print_table(lora_summary[["mean", "se"]].map(lambda value: f"{value:.3f}"))
+lora_summary["perplexity"] = np.exp(lora_summary["mean"]).map(
+    lambda value: f"{value:.1f}"
+)
+lora_summary[["mean", "se"]] = lora_summary[["mean", "se"]].map(lambda v: f"{v:.3f}")
+print(f"LoRA at n = {lora_budget}: held-out NLL (mean, standard error over runs)")
+print_table(lora_summary[["mean", "se", "perplexity"]])
 
 
 # %%
@@ -259,8 +264,7 @@ def paired_gap(frame, n, baseline="uniform", method="FisherSFT"):
     return gaps.mean(), gaps.mean() / (gaps.std(ddof=1) / np.sqrt(len(gaps)))
 
 
-head_means = head_summary.pivot(index="selection", columns="sentences", values="mean")
-improvement = base_nll - head_means.loc["FisherSFT", budgets[-1]]
+improvement = base_nll - head_table.loc["FisherSFT", budgets[-1]]
 head_gap, head_z = paired_gap(head, budgets[-1])
 lora_gap, lora_z = paired_gap(lora, lora_budget)
 print(
