@@ -205,7 +205,8 @@ print_table(wide(token_summary, 0).astype(int))
 
 # %% [markdown]
 # FisherSFT has the largest objective at every budget, stochastic greedy a little below it,
-# and the head fitted on its sentences has the smallest error. Part of its advantage is
+# and the heads fitted on the two greedy methods' sentences have the smallest errors (at
+# $n = 25$ stochastic greedy's is the smaller one). Part of its advantage is
 # plain length: a long sentence adds more tokens, and the gain
 # $\log\det(I + X_iV^{-1}X_i^\top)$ grows with them, so FisherSFT picks longer speeches than
 # uniform selection does (the token table). The two methods that see only one vector per
