@@ -65,8 +65,10 @@ format: venv
 test: venv $(MATHJAX) lint
 	$(PYTEST)
 
+# PORTABILITY_VARIANTS: the variants to run (names in tests/portability.py); empty runs all.
+PORTABILITY_VARIANTS ?=
 portability: venv
-	$(BIN)/python tests/portability.py --workers $(PYTEST_WORKERS)
+	$(BIN)/python tests/portability.py --workers $(PYTEST_WORKERS) $(foreach v,$(PORTABILITY_VARIANTS),--variant $(v))
 
 reproduce: venv
 	$(BIN)/reprobook reproduce

@@ -13,7 +13,8 @@ offers. Every variant must pass.
   conditional-reproducibility mode (``MKL_CBWR``), which fixes the code path it takes;
 - NumPy's dispatched SIMD loops (``NPY_DISABLE_CPU_FEATURES``);
 - a second thread count for the BLAS and OpenMP pools, which every notebook and test
-  should pin to one thread (code that does not would change its results here).
+  should pin to one thread (code that does not would change its results here); the
+  ``no-simd`` variant runs with two threads.
 
 NumPy's and SciPy's OpenBLAS kernels are chosen by ``OPENBLAS_CORETYPE``, which this
 check never sets: some machines set it themselves to get correct results. The book
@@ -64,7 +65,7 @@ def variants() -> dict[str, dict[str, str]]:
     x86 = platform.machine() in ("x86_64", "AMD64")
     without_avx512 = numpy_features(lambda name: "512" not in name and name != "X86_V4")
     found = {
-        "no-simd, 2 threads": {
+        "no-simd": {
             "ATEN_CPU_CAPABILITY": "default",
             "NPY_DISABLE_CPU_FEATURES": numpy_features(lambda name: False),
             "OMP_NUM_THREADS": "2",
@@ -98,7 +99,11 @@ def main() -> int:
     parser.add_argument("--workers", default="2", help="pytest-xdist workers (default 2)")
     parser.add_argument("pytest_args", nargs="*", help="what to rerun (default: notebooks and library tests)")
     args = parser.parse_args()
-    chosen = {name: env for name, env in variants().items() if not args.variant or name in args.variant}
+    available = variants()
+    unknown = sorted(set(args.variant or []) - set(available))
+    if unknown:
+        parser.error(f"--variant must be one of {sorted(available)} on this machine, got {unknown}")
+    chosen = {name: env for name, env in available.items() if not args.variant or name in args.variant}
     results = {}
     for name, env in chosen.items():
         print(f"\n=== variant {name}: " + " ".join(f"{k}={v!r}" for k, v in env.items()), flush=True)

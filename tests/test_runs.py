@@ -70,7 +70,8 @@ def injected_index(notebook) -> int:
             "prox24/03",
             ["-p", "model", "lab-huge"],
             "parameter 'model' of prox24/03_pruning_lab_llama must be a laboratory "
-            "model name ['lab-micro', 'lab-small', 'lab-tiny'] or an existing local checkpoint folder, got 'lab-huge'",
+            "model name ['lab-comedy', 'lab-micro', 'lab-small', 'lab-tiny'] or an existing local "
+            "checkpoint folder, got 'lab-huge'",
         ),
         ("prox24/03", ["-p", "evaluation_texts", "[validation, ~/no/such/text.txt]"], "parameter 'evaluation_texts'"),
         ("prox24/03", ["-p", "calibration_text", "training"], "a split of the book's corpus ['train', 'validation'"),
