@@ -128,6 +128,7 @@ def selection_experiment(
     n_sentences, tokens, d = blocks.shape
     lengths = np.full(n_sentences, tokens) if lengths is None else np.asarray(lengths)
     real = np.arange(tokens) < lengths[:, None]
+    pool_tokens = blocks[real]
     rows = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
@@ -139,6 +140,6 @@ def selection_experiment(
                 chosen = np.asarray(select(budget, rng))
                 mask = real[chosen]
                 theta = fit_head(blocks[chosen][mask], labels[chosen][mask], n_classes, l2)
-                worst, mean = prediction_errors(theta, theta_true, blocks[real])
+                worst, mean = prediction_errors(theta, theta_true, pool_tokens)
                 rows.append((seed, name, budget, worst, mean))
     return pd.DataFrame(rows, columns=["seed", "selection", "sentences", "max_error", "mean_error"])
