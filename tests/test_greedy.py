@@ -260,3 +260,28 @@ def test_selection_experiment_scores_only_real_tokens():
     # not count the padding's zero error
     assert with_padding.mean_error[0] > diluted.mean_error[0]
     assert with_padding.mean_error[0] == pytest.approx(plain.mean_error[0], rel=0.5)
+
+
+def test_predictive_weights_are_one_minus_the_squared_norm_of_each_prediction():
+    from reprobook.design import predictive_weights
+
+    rng = np.random.default_rng(9)
+    blocks, theta = rng.standard_normal((7, 3, 4)), rng.standard_normal((4, 5))
+    p = np.exp(blocks @ theta)
+    p /= p.sum(axis=2, keepdims=True)
+    assert np.allclose(predictive_weights(theta, blocks, chunk=2), 1 - (p**2).sum(axis=2), atol=1e-12)
+
+
+def test_sentence_nll_is_the_head_nll_of_the_embeddings(tmp_path):
+    from reprobook.design.embeddings import sentence_embeddings, token_rows
+    from reprobook.lm.evaluate import sentence_nll
+    from reprobook.lm.models import build_model, get_spec
+
+    model = build_model(get_spec("lab-micro"), 40, 0, seed=0).double()
+    rng = np.random.default_rng(10)
+    sentences = [list(rng.integers(1, 40, m)) for m in (5, 9, 3)]
+    head = model.get_output_embeddings().weight.detach().numpy().T
+    rows = token_rows(sentence_embeddings(model, sentences, cache=tmp_path))
+    assert sentence_nll(model, sentences) == pytest.approx(held_out_nll(head, *rows), abs=1e-6)  # the loss is float32
+    with pytest.raises(ValueError, match="sentences\\[0\\] must be"):
+        sentence_nll(model, [[1]])

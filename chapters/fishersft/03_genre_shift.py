@@ -55,15 +55,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from scipy.special import softmax
 
 from reprobook.book import ClaimsLedger, start_notebook
 from reprobook.book.tables import print_table
-from reprobook.design import fit_head, held_out_nll, mean_and_error, selection_orders
+from reprobook.design import (
+    fit_head,
+    held_out_nll,
+    mean_and_error,
+    predictive_weights,
+    selection_orders,
+)
 from reprobook.design.embeddings import sentence_embeddings, token_rows
-from reprobook.design.greedy import softmax_weights
 from reprobook.lm.corpus import load_corpus
-from reprobook.lm.evaluate import generate_text
+from reprobook.lm.evaluate import generate_text, sentence_nll
 from reprobook.lm.finetune import lora_finetune
 from reprobook.lm.lab import load_causal_lm, speeches
 from reprobook.lm.models import TrainingRecipe
@@ -111,19 +115,8 @@ for split, rows in (("validation", validation), ("test", test)):
 
 
 # %%
-@torch.no_grad()
-def model_nll(language_model, sentences):
-    """The model's own mean NLL per predicted token, one sentence at a time."""
-    total, count = 0.0, 0
-    for sentence in sentences:
-        ids = torch.tensor([sentence])
-        loss = language_model(input_ids=ids, labels=ids).loss.item()
-        total, count = total + loss * (len(sentence) - 1), count + len(sentence) - 1
-    return total / count
-
-
 base_nll = held_out_nll(theta0, *test)
-head_is_model = abs(base_nll - model_nll(lab.model, test_speeches[:held_out]))
+head_is_model = abs(base_nll - sentence_nll(lab.model, test_speeches[:held_out]))
 comedy = speeches(tokenizer, corpus, "test", "comedies", max_tokens=max_tokens)[
     :held_out
 ]
@@ -173,16 +166,6 @@ print(f"chosen: lambda = {l2:g}")
 
 
 # %%
-def pretrained_weights(blocks, chunk=100):
-    """1 - ||p||^2 of the pretrained head's prediction at every token (N, M)."""
-    return np.concatenate(
-        [
-            softmax_weights(softmax(blocks[i : i + chunk] @ theta0, axis=2))
-            for i in range(0, len(blocks), chunk)
-        ]
-    )
-
-
 recipe = TrainingRecipe(
     steps=lora_steps,
     batch_size=8,
@@ -200,7 +183,7 @@ for run_seed in range(seed, seed + runs):
         budgets[-1],
         np.random.default_rng([run_seed, 6]),
         lengths=lengths,
-        token_weights=pretrained_weights(blocks),
+        token_weights=predictive_weights(theta0, blocks),
     )
     for name, order in orders.items():
         for n in budgets:
@@ -322,7 +305,7 @@ for name in ("FisherSFT", "uniform"):
         for k in range(samples)
     ]
     ids = [judge_lab.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    judge_scores[name] = model_nll(judge_lab.model, [i for i in ids if len(i) >= 2])
+    judge_scores[name] = sentence_nll(judge_lab.model, [i for i in ids if len(i) >= 2])
     print(f"{judge} NLL of samples after LoRA on {name}: {judge_scores[name]:.2f}")
 judge_gap = judge_scores["uniform"] - judge_scores["FisherSFT"]
 

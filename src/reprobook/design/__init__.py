@@ -38,7 +38,14 @@ from reprobook.design.greedy import (
     subspace_sentences,
     uniform_selection,
 )
-from reprobook.design.head import fit_head, head_loss, held_out_nll, prediction_errors, selection_experiment
+from reprobook.design.head import (
+    fit_head,
+    head_loss,
+    held_out_nll,
+    prediction_errors,
+    predictive_weights,
+    selection_experiment,
+)
 from reprobook.design.logdet import determinant_lemma_gains, log_det, woodbury
 from reprobook.design.plackett_luce import (
     design_factors,
@@ -89,6 +96,7 @@ __all__ = [
     "pairwise_design_matrices",
     "pooled_d_optimal",
     "prediction_errors",
+    "predictive_weights",
     "random_subsets",
     "ranking_loss",
     "round_design",

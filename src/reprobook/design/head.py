@@ -22,6 +22,7 @@ from scipy.optimize import minimize
 from scipy.special import softmax
 
 from reprobook.checks import check_count, check_real, finite_array
+from reprobook.design.greedy import softmax_weights
 
 
 def _check_tokens(features, labels, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,6 +99,15 @@ def held_out_nll(theta, features, labels) -> float:
     features, labels = _check_tokens(features, labels, theta.shape[1])
     logits = torch.from_numpy(features) @ torch.from_numpy(theta)
     return float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels)))
+
+
+def predictive_weights(theta, blocks, chunk: int = 100) -> np.ndarray:
+    """1 - ‖p‖² of the head's prediction p = softmax(Θᵀx) at every token of ``blocks`` (N, M, d):
+    the token weights of probability-weighted FisherSFT, computed ``chunk`` sentences at a time."""
+    theta, blocks = finite_array("theta", theta), finite_array("blocks", blocks)
+    chunk = check_count("chunk", chunk)
+    starts = range(0, len(blocks), chunk)
+    return np.concatenate([softmax_weights(softmax(blocks[i : i + chunk] @ theta, axis=2)) for i in starts])
 
 
 def prediction_errors(theta_estimate, theta_true, features) -> tuple[float, float]:

@@ -44,6 +44,23 @@ def perplexity(model, tokens, block_size: int, batch_size: int = 16) -> float:
     return math.exp(total / count)
 
 
+@torch.no_grad()
+def sentence_nll(model, sentences) -> float:
+    """The model's mean negative log-likelihood per predicted token over ``sentences`` (lists of
+    token ids, at least 2 each), each scored on its own from its first token."""
+    if len(sentences) == 0:
+        raise ValueError("sentences must not be empty")
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for i, sentence in enumerate(sentences):
+        ids = check_tokens(f"sentences[{i}]", sentence).view(1, -1)
+        total += model(input_ids=ids, labels=ids).loss.item() * (ids.numel() - 1)
+        count += ids.numel() - 1
+    model.train(was_training)
+    return total / count
+
+
 def unigram_perplexity(train_tokens, eval_tokens, vocab_size: int) -> float:
     """Perplexity of add-one smoothed unigram frequencies of the training split."""
     train = check_tokens("train_tokens", train_tokens).numpy()
