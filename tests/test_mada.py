@@ -3,10 +3,12 @@
 import copy
 import math
 
+import numpy as np
 import pytest
 import pytorch_optimizer
 import torch
 
+from reprobook.optim import counterexample
 from reprobook.optim.adaptive import OPTIMIZERS, AVGrad, make_optimizer
 from reprobook.optim.counterexample import gradient, run_amsgrad, run_mada
 from reprobook.optim.mada import BOXES, COEFFICIENTS, MADA, hyper_adam
@@ -337,6 +339,20 @@ def test_scalar_adam_and_amsgrad_match_torch():
         lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.9, 0.99), eps=1e-8, amsgrad=True), steps
     )
     assert max(abs(a - b) for a, b in zip(amsgrad.x, xs)) <= 1e-9
+
+
+@pytest.mark.parametrize("rho, beta3, gamma", [(1.0, 0.0, 1.0), (0.0, 0.0, 1.0), (0.3, 0.4, 0.7)])
+def test_vectorized_fixed_points_equal_the_scalar_loop(rho, beta3, gamma):
+    point = {"beta1": 0.9, "beta2": 0.99, "beta3": beta3, "rho": rho, "c": 1.0, "gamma": gamma}
+    options = {"eps": 1e-6, "initial_v": 1e-15, "n_starts_at_grad_squared": True, "x0": -0.99, "record_every": 7}
+    vectorized = run_mada(3000, 0.05, point, **options)
+    loop = counterexample._scalar_run(3000, 0.05, list(point.values()), [0.0] * 6, [0.0] * 6, *options.values())
+    assert np.array_equal(vectorized.steps, loop.steps)
+    assert np.max(np.abs(vectorized.x - loop.x)) <= 1e-10
+    assert np.max(np.abs(vectorized.average_regret - loop.average_regret)) <= 1e-10
+    assert np.abs(vectorized.x).max() == 1.0, "the test needs the projection active"
+    with pytest.raises(ValueError, match="c = 1"):
+        counterexample.fixed_point_directions(10, {**point, "c": 0.5})
 
 
 def test_counterexample_regret_is_the_definition():

@@ -7,22 +7,28 @@ the largest v and AVGrad its time average, and both converge to −1. MADA start
 point and learns its way towards AVGrad by lowering ρ (Ozkara et al. 2024, their Figure with
 this problem).
 
-The runs are scalar loops in plain Python floats, fast enough for 10^6 steps in seconds, so
-MADA's hypergradient is written out analytically here: the derivative of the update Δ_t of
+The gradients do not depend on x (the losses are linear), so at a fixed point κ with c = 1
+(Adam, AVGrad) and for AMSGrad the moments are linear filters of the gradient sequence and
+every update Δ_t is computed at once, vectorized; only the projection is a loop. MADA learning
+its coefficients (or a Yogi point, c < 1) runs as a scalar loop in plain Python floats, with
+its hypergradient written out analytically: the derivative of the update Δ_t of
 :func:`reprobook.optim.mada.mada_direction` with respect to each coefficient, by the chain
-rule through ĝ, g̃², m, v, n, the bias corrections and v̂. The tests check these runs step by
-step against the ``torch`` optimizers (:class:`~reprobook.optim.mada.MADA` with the projection
-onto [−1, 1] inactive, ``torch.optim.Adam`` with ``amsgrad=True``). The projection's
+rule through ĝ, g̃², m, v, n, the bias corrections and v̂. Either way 10^6 steps take seconds.
+The tests check these runs step by step against the ``torch`` optimizers
+(:class:`~reprobook.optim.mada.MADA` with the projection onto [−1, 1] inactive,
+``torch.optim.Adam`` with ``amsgrad=True``), and the two paths against each other. The projection's
 derivative is 0 at a step that ends clipped, so no hypergradient flows through it.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import lfilter
 
 from reprobook.optim.mada import BOXES, COEFFICIENTS, LION_BETAS
 
@@ -34,6 +40,12 @@ SMALL_GRADIENT = -10.0
 def gradient(step: int) -> float:
     """f_t'(x): 1010 at steps t with t mod 101 = 1, else −10 (steps count from 1)."""
     return LARGE_GRADIENT if step % PERIOD == 1 else SMALL_GRADIENT
+
+
+def gradients(steps: int) -> np.ndarray:
+    """The gradients f_t'(x) of steps t = 1, ..., ``steps``, as an array."""
+    t = np.arange(1, steps + 1)
+    return np.where(t % PERIOD == 1, LARGE_GRADIENT, SMALL_GRADIENT)
 
 
 @dataclass
@@ -80,6 +92,9 @@ def run_mada(
 ) -> OnlineRun:
     """MADA on the counterexample; with ``hyper_lr`` empty, a fixed point κ (Adam, AVGrad, ...).
 
+    A fixed point with c = 1 is computed vectorized (:func:`fixed_point_directions`), any
+    other run by the scalar loop.
+
     The hyper-optimizer is SGD with momentum per coefficient, as ``torch.optim.SGD``; no
     hypergradient clipping (as in the paper's run of this problem). ε is outside the root;
     Lion's u uses the updated momentum (the official code's choices).
@@ -88,6 +103,78 @@ def run_mada(
     k = [float(kappa[name]) for name in COEFFICIENTS]
     rates = [float((hyper_lr or {}).get(name, 0.0)) for name in COEFFICIENTS]
     momenta = [float((hyper_momentum or {}).get(name, 0.0)) for name in COEFFICIENTS]
+    if max(rates) <= 0 and k[COEFFICIENTS.index("c")] == 1.0:
+        point = dict(zip(COEFFICIENTS, k))
+        directions = fixed_point_directions(steps, point, eps, initial_v, n_starts_at_grad_squared)
+        return _projected_run(lr * directions, x0, record_every, point)
+    return _scalar_run(steps, lr, k, rates, momenta, eps, initial_v, n_starts_at_grad_squared, x0, record_every)
+
+
+def _moving_average(beta: float, values: np.ndarray, start: float = 0.0) -> np.ndarray:
+    """y_t = β y_{t−1} + (1 − β) x_t from y_0 = ``start``, for every t at once (a linear filter)."""
+    filtered, _ = lfilter([1.0 - beta], [1.0, -beta], values, zi=[beta * start])
+    return filtered
+
+
+def fixed_point_directions(
+    steps: int,
+    kappa: Mapping[str, float],
+    eps: float = 1e-8,
+    initial_v: float = 0.0,
+    n_starts_at_grad_squared: bool = False,
+) -> np.ndarray:
+    """MADA's updates Δ_1, ..., Δ_T at a fixed point κ with c = 1, vectorized over the steps.
+
+    With c = 1 every moment is a linear filter of the gradients: m of g, v of ĝ² (ĝ = g + β3
+    (g_t − g_{t−1})), n of g_t − g_{t−1}, Lion's u of g, and v̄_t = (v_1 + ... + v_t)/t; the
+    update is the one of :func:`reprobook.optim.mada.mada_direction`, with ε outside the root.
+    """
+    b1, b2, b3, rho, c, gamma = (float(kappa[name]) for name in COEFFICIENTS)
+    if c != 1.0:
+        raise ValueError(f"the vectorized updates need c = 1 (a linear second moment), got c={c!r}")
+    g = gradients(steps)
+    t = np.arange(1, steps + 1, dtype=float)
+    d = np.diff(g, prepend=0.0)
+    m = _moving_average(b1, g)
+    v = _moving_average(b2, (g + b3 * d) ** 2, initial_v)
+    n = _moving_average(b3, d, g[0] ** 2 if n_starts_at_grad_squared else 0.0)
+    v_mean = np.cumsum(v) / t
+    lion_beta1, lion_beta2 = LION_BETAS
+    lion_sign = np.sign(lion_beta1 * _moving_average(lion_beta2, g) + (1 - lion_beta1) * g)
+    root = np.sqrt((rho * v + (1 - rho) * v_mean) / (1 - b2**t))
+    return gamma * (m / (1 - b1**t) + b3 * n) / (root + eps) + (1 - gamma) * lion_sign
+
+
+def _projected_run(updates: np.ndarray, x0: float, record_every: int, kappa: Mapping[str, float]) -> OnlineRun:
+    """The run x_t = Π_[−1,1](x_{t−1} − u_t) for given updates u_t (lr Δ_t), with its regret."""
+    path = np.fromiter(
+        itertools.accumulate(updates.tolist(), lambda x, u: min(max(x - u, -1.0), 1.0), initial=x0),
+        dtype=float,
+        count=updates.size + 1,
+    )
+    regret = np.cumsum(gradients(updates.size) * (path[:-1] + 1.0))  # Σ f_t(x_t) − f_t(−1)
+    recorded = np.arange(record_every, updates.size + 1, record_every)
+    return OnlineRun(
+        steps=recorded,
+        x=path[recorded],
+        average_regret=regret[recorded - 1] / recorded,
+        coefficients={name: np.full(recorded.size, float(kappa[name])) for name in COEFFICIENTS},
+    )
+
+
+def _scalar_run(
+    steps: int,
+    lr: float,
+    k: list[float],
+    rates: list[float],
+    momenta: list[float],
+    eps: float,
+    initial_v: float,
+    n_starts_at_grad_squared: bool,
+    x0: float,
+    record_every: int,
+) -> OnlineRun:
+    """MADA as a scalar loop, with the hyper-steps of the coefficients whose rate is positive."""
     boxes = [BOXES[name] for name in COEFFICIENTS]
     learned = [i for i, rate in enumerate(rates) if rate > 0]
     buffers: list[float | None] = [None] * 6
@@ -165,20 +252,13 @@ def run_amsgrad(
     """AMSGrad on the counterexample, as ``torch.optim.Adam(amsgrad=True)``: the maximum of the raw v."""
     _check_run_arguments(steps, lr, record_every, x0)
     beta1, beta2 = betas
-    x, m, v, v_max, regret = x0, 0.0, 0.0, 0.0, 0.0
-    records: dict[str, list[float]] = {"steps": [], "x": [], "regret": [], **{name: [] for name in COEFFICIENTS}}
+    g = gradients(steps)
+    t = np.arange(1, steps + 1, dtype=float)
+    m = _moving_average(beta1, g)
+    v_max = np.maximum.accumulate(_moving_average(beta2, g * g))
+    updates = lr / (1 - beta1**t) * m / (np.sqrt(v_max) / np.sqrt(1 - beta2**t) + eps)
     point = {"beta1": beta1, "beta2": beta2, "beta3": 0.0, "rho": 1.0, "c": 1.0, "gamma": 1.0}
-    for t in range(1, steps + 1):
-        g = gradient(t)
-        regret += g * (x + 1.0)
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g * g
-        v_max = max(v_max, v)
-        step = lr / (1 - beta1**t) * m / (math.sqrt(v_max) / math.sqrt(1 - beta2**t) + eps)
-        x = min(max(x - step, -1.0), 1.0)
-        if t % record_every == 0:
-            _record(records, t, x, regret, point)
-    return _finish(records)
+    return _projected_run(updates, x0, record_every, point)
 
 
 def _record(records: dict[str, list[float]], t: int, x: float, regret: float, kappa: Mapping[str, float]) -> None:
