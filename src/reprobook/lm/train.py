@@ -10,7 +10,6 @@ every ``eval_every`` steps; a run that finds one resumes from it.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from reprobook.atomic import atomic_write_bytes
+from reprobook.atomic import atomic_torch_save
 from reprobook.lm.models import TrainingRecipe
 
 CHECKPOINT = "checkpoint.pt"
@@ -150,18 +149,14 @@ def _parameter_groups(model, weight_decay: float) -> list[dict]:
 
 
 def _save(path: Path, model, optimizer, schedule, generator, history) -> None:
-    buffer = io.BytesIO()
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "generator": generator.get_state(),
-            "history": history,
-        },
-        buffer,
-    )
-    atomic_write_bytes(path, buffer.getvalue())
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "generator": generator.get_state(),
+        "history": history,
+    }
+    atomic_torch_save(path, state)
 
 
 def _resume(path: Path | None, model, optimizer, schedule, generator, history) -> int:

@@ -27,7 +27,6 @@ mask is kept.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import re
 import time
@@ -40,7 +39,7 @@ from torch import nn
 from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from reprobook.atomic import atomic_write_bytes
+from reprobook.atomic import atomic_torch_save
 from reprobook.checks import check_count, check_real
 from reprobook.sparse.model import block_linears, transformer_blocks
 from reprobook.sparse.prox import prox_24, regularizer
@@ -308,7 +307,6 @@ class _Run:
     def save(self, path: Path) -> None:
         if not self.accelerator.is_main_process:
             return
-        buffer = io.BytesIO()
         state = {
             "settings": self.settings,
             "step": self.step,
@@ -320,8 +318,7 @@ class _Run:
             "last_change": self.last_change,
             "seconds": self.seconds,
         }
-        torch.save(state, buffer)
-        atomic_write_bytes(path, buffer.getvalue())
+        atomic_torch_save(path, state)
 
     def resume(self, path: Path | None) -> None:
         """Continue from the checkpoint at ``path`` if there is one, after checking it is this run's."""
