@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from reprobook.alignment import (
-    PackedBatch,
     PreferenceConfig,
     RewardModel,
     classification_loss,
@@ -292,12 +291,16 @@ def test_config_errors():
 
 # --- agreement with TRL ------------------------------------------------------------------------------
 
+EXAMPLES = {
+    "prompt": ["To be, or ", "My lord, I ", "Good morrow"],
+    "chosen": ["not to be", "am here", "!"],
+    "rejected": ["to fail", "go now, sir", "to you all"],
+}
 
-@pytest.fixture(scope="module")
-def trl_setup(tmp_path_factory):
-    """A lab-micro-shaped policy and reference (random weights) with the pinned character tokenizer, and TRL."""
-    datasets = pytest.importorskip("datasets")
-    trl = pytest.importorskip("trl")
+
+def test_losses_equal_trl(tmp_path):
+    pytest.importorskip("trl")
+    from reprobook.alignment.trl_check import losses_against_trl
     from reprobook.lm.corpus import load_corpus
     from reprobook.lm.lab import load_tokenizer
 
@@ -308,58 +311,12 @@ def trl_setup(tmp_path_factory):
         generator = torch.Generator().manual_seed(2)
         for parameter in policy.parameters():
             parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
-    data = datasets.Dataset.from_dict(
-        {
-            "prompt": ["To be, or ", "My lord, I ", "Good morrow"],
-            "chosen": ["not to be", "am here", "!"],
-            "rejected": ["to fail", "go now, sir", "to you all"],
-        }
+    rows = losses_against_trl(policy, reference, tokenizer, EXAMPLES, str(tmp_path))
+    assert [row["loss"] for row in rows] == ["dpo", "hinge", "ipo", "robust", "exo"]
+    for row in rows:
+        assert row["book"] == pytest.approx(row["TRL"], rel=1e-5), row
+    assert len({round(row["TRL"], 3) for row in rows}) == len(rows), (
+        "the variants must differ, or the test proves little"
     )
-    output = tmp_path_factory.mktemp("trl")
-
-    def trainer(loss_type, label_smoothing):
-        args = trl.DPOConfig(
-            output_dir=str(output),
-            beta=0.5,
-            loss_type=loss_type,
-            label_smoothing=label_smoothing,
-            per_device_train_batch_size=3,
-            report_to="none",
-            use_cpu=True,
-            bf16=False,  # else the first trainer of a process computes in bfloat16 on the CPU
-            logging_strategy="no",
-            save_strategy="no",
-        )
-        return trl.DPOTrainer(policy, ref_model=reference, args=args, train_dataset=data, processing_class=tokenizer)
-
-    return policy, reference, trainer
-
-
-@pytest.mark.parametrize(
-    "loss_type, ours, label_smoothing",
-    [
-        ("sigmoid", "dpo", 0.0),
-        ("hinge", "hinge", 0.0),
-        ("ipo", "ipo", 0.0),
-        ("robust", "robust", 0.1),
-        ("exo_pair", "exo", 0.1),
-    ],
-)
-def test_losses_equal_trl(trl_setup, loss_type, ours, label_smoothing):
-    policy, reference, make_trainer = trl_setup
-    trainer = make_trainer(loss_type, label_smoothing)
-    batch = next(iter(trainer.get_train_dataloader()))
-    expected = trainer.compute_loss(policy, batch).item()
-    packed = PackedBatch(batch["input_ids"], batch["attention_mask"], batch["completion_mask"])
-    with torch.no_grad():
-        chosen, rejected = response_logps(policy, packed).chunk(2)
-        reference_chosen, reference_rejected = response_logps(reference, packed).chunk(2)
-    if ours == "ipo":  # TRL's IPO averages the log-ratios over the completion's tokens
-        lengths_chosen, lengths_rejected = batch["completion_mask"].sum(dim=1).double().chunk(2)
-        chosen, reference_chosen = chosen / lengths_chosen, reference_chosen / lengths_chosen
-        rejected, reference_rejected = rejected / lengths_rejected, reference_rejected / lengths_rejected
-    got, _ = preference_loss(chosen, rejected, reference_chosen, reference_rejected, 0.5, ours, label_smoothing)
-    assert got.item() == pytest.approx(expected, rel=1e-5)
-    assert (
-        abs(got.item() - classification_loss(chosen, rejected + 1.0, 0.5, ours, label_smoothing).mean().item()) > 1e-3
-    )
+    with pytest.raises(ValueError, match="TRL has no"):
+        losses_against_trl(policy, reference, tokenizer, EXAMPLES, str(tmp_path), variants=(("kto", 0.0),))

@@ -64,6 +64,8 @@ def injected_index(notebook) -> int:
         ("mada/01", ["-p", "toy_lr", "0"], "parameter 'toy_lr' of mada/01_optimizer_space must be a number >="),
         ("mada/02", ["-p", "optimizers", "[adam, sgd]"], "parameter 'optimizers' of mada/02_language_modelling"),
         ("mada/03", ["-p", "beta2s", "[0.3, 0.9]"], "parameter 'beta2s' of mada/03_robustness"),
+        ("c3dpo/02", ["-p", "penalty", "-0.1"], "parameter 'penalty' of c3dpo/02_collapse must be a number >="),
+        ("c3dpo/03", ["-p", "characters", "z"], "parameter 'characters' of c3dpo/03_monotone_reward"),
         ("fbipg/01", ["--profile", "nightly"], "invalid choice: 'nightly'"),
         # parameters that name things: a model, a text, a local path
         (

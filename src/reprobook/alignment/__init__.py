@@ -23,7 +23,7 @@ from reprobook.alignment.preferences import (
     sample_responses,
     target_counts,
 )
-from reprobook.alignment.trainer import PreferenceConfig, reference_logps, train_preferences
+from reprobook.alignment.trainer import PreferenceConfig, reference_logps, score_pairs, train_preferences
 
 __all__ = [
     "CONSTRAINTS",
@@ -42,6 +42,7 @@ __all__ = [
     "reference_logps",
     "response_logps",
     "sample_responses",
+    "score_pairs",
     "target_counts",
     "train_preferences",
 ]

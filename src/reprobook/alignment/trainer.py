@@ -63,7 +63,7 @@ class PreferenceConfig:
             raise ValueError(f"learning_rate must be a finite positive number, got {self.learning_rate!r}")
 
 
-def _score_pairs(model, pairs: PreferencePairs, indices: Sequence[int], pad_id: int) -> tuple[torch.Tensor, ...]:
+def score_pairs(model, pairs: PreferencePairs, indices: Sequence[int], pad_id: int) -> tuple[torch.Tensor, ...]:
     """log π(chosen) and log π(rejected) of the pairs at ``indices``, in one batched forward pass."""
     prompts = [pairs.prompts[i] for i in indices]
     responses = [pairs.chosen[i] for i in indices] + [pairs.rejected[i] for i in indices]
@@ -97,7 +97,7 @@ def reference_logps(
     reference.eval()
     chosen, rejected = [], []
     for start in range(0, len(pairs), batch_size):
-        c, r = _score_pairs(reference, pairs, range(start, min(start + batch_size, len(pairs))), pad_id)
+        c, r = score_pairs(reference, pairs, range(start, min(start + batch_size, len(pairs))), pad_id)
         chosen.append(c.cpu())
         rejected.append(r.cpu())
     reference.train(was_training)
@@ -146,7 +146,7 @@ def train_preferences(
     policy.train()
     for step in tqdm(range(start, config.steps), initial=start, total=config.steps, disable=not progress):
         indices = torch.randint(len(pairs), (config.batch_size,), generator=generator)
-        chosen, rejected = _score_pairs(policy, pairs, indices.tolist(), pad_id)
+        chosen, rejected = score_pairs(policy, pairs, indices.tolist(), pad_id)
         loss, metrics = preference_loss(
             chosen,
             rejected,
