@@ -179,8 +179,8 @@ plt.show()
 # chosen responses lose tens of nats of probability, the rejected ones more. The probability
 # leaves the data and goes where no pair constrains it, here to strings with many `e`, past
 # the reward's peak: the true reward of the policy's samples falls far below the reference's.
-# C2-DPO reaches about the same preference accuracy, keeps $\rho_w$ near 0 and above, and
-# raises the true reward.
+# C2-DPO reaches a preference accuracy at least as high as DPO's, keeps $\rho_w$ near 0 and above,
+# and raises the true reward.
 
 # %% [markdown]
 # ## A sweep over the penalty
