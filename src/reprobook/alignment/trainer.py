@@ -13,8 +13,6 @@ atomically at each of those steps, and a run that finds one resumes from it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -71,12 +69,6 @@ def score_pairs(model, pairs: PreferencePairs, indices: Sequence[int], pad_id: i
     return logps.chunk(2)
 
 
-def pairs_digest(pairs: PreferencePairs) -> str:
-    """A hash of the pairs' tokens (prompts, chosen, rejected)."""
-    text = json.dumps([pairs.prompts, pairs.chosen, pairs.rejected], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 @torch.no_grad()
 def reference_logps(
     reference, pairs: PreferencePairs, pad_id: int, batch_size: int = 64, cache: str | Path | bool | None = None
@@ -87,8 +79,10 @@ def reference_logps(
     a key of the reference's weights and the pairs, and read back on the next call.
     """
     path = None
-    if cache is not None and cache is not False:
-        key = content_key("reference-logps", weights_digest(reference), pairs_digest(pairs), pad_id)
+    if cache:
+        key = content_key(
+            "reference-logps", weights_digest(reference), pairs.prompts, pairs.chosen, pairs.rejected, pad_id
+        )
         path = cache_root(None if cache is True else cache) / "alignment" / f"{key}.pt"
         if path.is_file():
             stored = torch.load(path, weights_only=True)
