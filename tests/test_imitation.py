@@ -1,0 +1,225 @@
+"""TAIL's library on Meta-World: experts and seeding, cached demonstrations, the policy and its
+adapters (counts by hand, identity at start), adapter isolation over a suite sequence, FWT and BWT."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from reprobook.book.profiles import load_profiles
+from reprobook.imitation import demos as demos_module
+from reprobook.imitation.adapters import adapter_state, add_adapter
+from reprobook.imitation.continual import ContinualConfig, Suite, pretrain, run_method
+from reprobook.imitation.demos import collect, load, load_suite
+from reprobook.imitation.evaluate import clip_counts, parameter_count, transfer
+from reprobook.imitation.policy import BCPolicy, PolicyConfig
+from reprobook.imitation.tasks import check_tasks, make_env, reset, task_names
+from reprobook.imitation.training import TrainingConfig
+from reprobook.imitation.windows import episode_windows, suite_windows
+
+SMALL = PolicyConfig(window=3, width=16, layers=2, heads=2, inner=32, task_dim=8, max_prefix=4)
+
+
+# --- tasks, experts and demonstrations -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["reach-v3", "drawer-close-v3", "button-press-topdown-v3"])
+def test_experts_succeed_on_the_generation_seeds(task):
+    demonstrations = collect(task, 3, max_steps=500)
+    assert demonstrations.failures == 0
+    assert demonstrations.seeds == [0, 1, 2]
+
+
+def test_a_failed_expert_episode_is_skipped_and_counted():
+    demonstrations = collect("peg-insert-side-v3", 3, max_steps=500)  # its expert misses seed 0's peg
+    assert demonstrations.failures == 1
+    assert demonstrations.seeds == [1, 2, 3]
+
+
+def test_initial_states_follow_the_seed_on_any_instance():
+    first, second = make_env("push-v3"), make_env("push-v3")
+    assert np.array_equal(reset(first, 5), reset(second, 5))
+    assert not np.array_equal(reset(first, 5), reset(first, 6))
+
+
+def test_demonstrations_are_cached_rebuilt_when_damaged(tmp_path, monkeypatch):
+    calls = []
+    real_collect = demos_module.collect
+
+    def counting_collect(*args, **kwargs):
+        calls.append(args)
+        return real_collect(*args, **kwargs)
+
+    monkeypatch.setattr(demos_module, "collect", counting_collect)
+    built = load("reach-v3", 2, max_steps=200, cache=tmp_path)  # a miss builds
+    again = load("reach-v3", 2, max_steps=200, cache=tmp_path)  # a hit reads
+    assert len(calls) == 1
+    for (obs_a, act_a), (obs_b, act_b) in zip(built.episodes, again.episodes, strict=True):
+        assert np.array_equal(obs_a, obs_b) and np.array_equal(act_a, act_b)
+    entry = demos_module.cache_entry("reach-v3", 2, 0, 200, tmp_path)
+    data = entry.read_bytes()
+    entry.write_bytes(data[: len(data) // 2])  # a truncated archive
+    load("reach-v3", 2, max_steps=200, cache=tmp_path)
+    assert len(calls) == 2
+    arrays = dict(np.load(entry))
+    arrays["actions"] = arrays["actions"] + 1.0  # readable, but not what was stored
+    np.savez(entry, **arrays)
+    rebuilt = load("reach-v3", 2, max_steps=200, cache=tmp_path)
+    assert len(calls) == 3
+    assert np.array_equal(rebuilt.episodes[0][1], built.episodes[0][1])
+
+
+def test_the_chapters_task_choices_are_metaworlds_tasks(root):
+    spec = load_profiles(root / "chapters" / "tail" / "profiles.yml")["02_continual"].parameters
+    assert list(spec["pretraining_tasks"].choices) == list(task_names())
+    assert list(spec["adaptation_tasks"].choices) == list(task_names())
+
+
+def test_windows_pad_the_first_steps_with_the_first_state():
+    observations = np.arange(4)[:, None] * np.ones((4, 39))
+    actions = np.arange(4)[:, None] * np.ones((4, 4))
+    states, taken = episode_windows(observations, actions, 3)
+    assert states[:, :, 0].tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 2], [1, 2, 3]]
+    assert taken[:, -1, 0].tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "tasks, message",
+    [(["reach-v3", "no-such-task"], "unknown Meta-World tasks"), ([], "empty"), (["reach-v3", "reach-v3"], "twice")],
+)
+def test_bad_task_lists_are_named(tasks, message):
+    with pytest.raises(ValueError, match=message):
+        check_tasks(tasks, "suites")
+
+
+# --- the policy and its adapters -----------------------------------------------------------------
+
+
+def small_policy(tasks=("reach-v3",)):
+    torch.manual_seed(0)
+    return BCPolicy(SMALL, list(tasks)).double()
+
+
+def test_the_loss_is_the_gaussian_negative_log_likelihood():
+    policy = small_policy()
+    states, actions = torch.randn(5, 3, 39, dtype=torch.float64), torch.randn(5, 3, 4, dtype=torch.float64)
+    index = policy.head.index(["reach-v3"] * 5)
+    mean, log_std = policy(states, index)
+    expected = -torch.distributions.Normal(mean, log_std.exp()).log_prob(actions).mean()
+    assert torch.allclose(policy.loss(states, actions, index), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("style", ["lora", "bottleneck"])
+def test_a_new_adapter_starts_as_the_identity(style):
+    policy = small_policy()
+    states = torch.randn(2, 3, 39, dtype=torch.float64)
+    index = policy.head.index(["reach-v3"] * 2)
+    before = policy(states, index)[0]
+    add_adapter(policy, style, rank=2, bottleneck=4)
+    assert torch.equal(policy(states, index)[0], before)
+
+
+def test_adapter_parameter_counts_by_hand():
+    d, layers, r, b, m, p = SMALL.width, SMALL.layers, 2, 4, 3, 5
+    counts = {}
+    for style in ("lora", "bottleneck", "prefix"):
+        policy = small_policy()
+        add_adapter(policy, style, rank=r, bottleneck=b, prefix_tokens=m, prefix_projection=p)
+        counts[style] = sum(value.numel() for value in adapter_state(policy).values())
+    assert counts["lora"] == layers * r * (d + 3 * d)  # fused q/k/v: d -> 3d
+    assert counts["bottleneck"] == 2 * layers * (d * b + b + b * d + d)
+    assert counts["prefix"] == m * d + (d * p + p) + (p * 2 * layers * d + 2 * layers * d)
+
+
+def test_the_papers_clip_counts():
+    assert clip_counts() == {"total": 149_620_737, "vision": 85_799_424, "text": 63_165_952, "lora": 491_520}
+
+
+@pytest.mark.parametrize("keyword, value", [("rank", 0), ("bottleneck", -1), ("prefix_tokens", 0)])
+def test_adapter_sizes_must_be_positive(keyword, value):
+    style = {"rank": "lora", "bottleneck": "bottleneck", "prefix_tokens": "prefix"}[keyword]
+    with pytest.raises(ValueError, match=keyword):
+        add_adapter(small_policy(), style, **{keyword: value})
+
+
+# --- the suite sequence ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sequence(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+
+    def suite(name, tasks):
+        train, validation = suite_windows(load_suite(tasks, 2, max_steps=120, cache=cache), 3, 0.5, torch.float64)
+        return Suite(name, tasks, train, validation)
+
+    pretraining = suite("pretraining", ["reach-v3"])
+    adaptation = [suite("first", ["drawer-close-v3"]), suite("second", ["button-press-topdown-v3"])]
+    training = TrainingConfig(steps=4, batch=8, log_every=2)
+    pretrained = pretrain(SMALL, pretraining, training, 0, episodes=1, max_steps=5)
+    config = ContinualConfig(
+        training=training,
+        episodes=1,
+        max_steps=5,
+        rank=2,
+        prefix_tokens=3,
+        bottleneck=4,
+        fisher_batches=2,
+        replay_windows=10,
+    )
+    return pretrained, adaptation, config
+
+
+@pytest.mark.parametrize("method", ["tail-lora", "tail-prefix", "tail-bottleneck", "fpf"])
+def test_the_backbone_and_earlier_adapters_stay_bit_identical(sequence, method, tmp_path):
+    pretrained, suites, config = sequence
+    result = run_method(method, pretrained, suites, config, 0, tmp_path)
+    assert result.digests["backbone_after"] == result.digests["backbone_before"]
+    assert result.digests["suite_parts_at_end"] == result.digests["suite_parts_when_saved"]
+    assert len(set(result.digests["suite_parts_when_saved"])) == len(suites)  # each suite trained its own part
+    assert result.trainable < parameter_count(pretrained.policy)
+
+
+@pytest.mark.parametrize("method", ["fft", "er", "ewc"])
+def test_shared_methods_change_the_backbone(sequence, method, tmp_path):
+    pretrained, suites, config = sequence
+    result = run_method(method, pretrained, suites, config, 0, tmp_path)
+    assert result.digests["backbone_after"] != result.digests["backbone_before"]
+    assert result.matrix().shape == (2, 2)
+    assert result.history["suite"].tolist() == [0] * 4 + [1] * 4
+
+
+def test_a_run_repeats_exactly(sequence, tmp_path):
+    pretrained, suites, config = sequence
+    first = run_method("ewc", pretrained, suites, config, 3, tmp_path / "a")
+    second = run_method("ewc", pretrained, suites, config, 3, tmp_path / "b")
+    assert first.history.equals(second.history)
+    assert first.digests == second.digests
+
+
+def test_unknown_methods_and_empty_sequences_are_named(sequence, tmp_path):
+    pretrained, suites, config = sequence
+    with pytest.raises(ValueError, match="method must be one of"):
+        run_method("packnet", pretrained, suites, config, 0, tmp_path)
+    with pytest.raises(ValueError, match="suites must hold"):
+        run_method("fft", pretrained, [], config, 0, tmp_path)
+
+
+# --- forward and backward transfer ---------------------------------------------------------------
+
+
+def test_transfer_on_a_hand_made_matrix():
+    nan = math.nan
+    matrix = [[0.8, nan, nan], [0.5, 0.6, nan], [0.2, 0.6, 1.0]]
+    forward, backward = transfer(matrix)
+    assert forward == pytest.approx((0.8 + 0.6 + 1.0) / 3)
+    # suite 1: ((0.5 - 0.8) + (0.2 - 0.8)) / 2 = -0.45; suite 2: 0.6 - 0.6 = 0
+    assert backward == pytest.approx((-0.45 + 0.0) / 2)
+    assert transfer([[0.4]])[0] == 0.4 and math.isnan(transfer([[0.4]])[1])
+
+
+@pytest.mark.parametrize("matrix", [[[0.5, 0.1]], [[nan := math.nan, nan], [0.1, 0.2]], []])
+def test_transfer_rejects_malformed_matrices(matrix):
+    with pytest.raises(ValueError, match="matrix must"):
+        transfer(matrix)
