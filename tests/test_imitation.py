@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from reprobook.book.profiles import load_profiles
 from reprobook.imitation import demos as demos_module
-from reprobook.imitation.adapters import adapter_state, add_adapter
-from reprobook.imitation.continual import ContinualConfig, Suite, pretrain, run_method
+from reprobook.imitation.adapters import adapter_state, add_adapter, count_by_location
+from reprobook.imitation.continual import ContinualConfig, Suite, pretrain, run_method, suite_parameters
 from reprobook.imitation.demos import collect, load, load_suite
 from reprobook.imitation.evaluate import clip_counts, parameter_count, transfer
+from reprobook.imitation.experiment import compare_methods, make_suites, transfer_table
 from reprobook.imitation.policy import BCPolicy, PolicyConfig
-from reprobook.imitation.tasks import check_tasks, make_env, reset, task_names
+from reprobook.imitation.tasks import check_tasks, make_env, reset, run_episode
 from reprobook.imitation.training import TrainingConfig
 from reprobook.imitation.windows import episode_windows, suite_windows
 
@@ -43,6 +43,12 @@ def test_initial_states_follow_the_seed_on_any_instance():
     assert not np.array_equal(reset(first, 5), reset(first, 6))
 
 
+def test_episodes_round_and_clip_the_actions():
+    episode = run_episode(make_env("reach-v3"), lambda history: np.array([0.12345, -2.0, 0.9996, 0.0]), 0, 3)
+    assert episode.actions.tolist() == [[0.123, -1.0, 1.0, 0.0]] * 3
+    assert len(episode.observations) == 3 and not episode.success
+
+
 def test_demonstrations_are_cached_rebuilt_when_damaged(tmp_path, monkeypatch):
     calls = []
     real_collect = demos_module.collect
@@ -68,12 +74,6 @@ def test_demonstrations_are_cached_rebuilt_when_damaged(tmp_path, monkeypatch):
     rebuilt = load("reach-v3", 2, max_steps=200, cache=tmp_path)
     assert len(calls) == 3
     assert np.array_equal(rebuilt.episodes[0][1], built.episodes[0][1])
-
-
-def test_the_chapters_task_choices_are_metaworlds_tasks(root):
-    spec = load_profiles(root / "chapters" / "tail" / "profiles.yml")["02_continual"].parameters
-    assert list(spec["pretraining_tasks"].choices) == list(task_names())
-    assert list(spec["adaptation_tasks"].choices) == list(task_names())
 
 
 def test_windows_pad_the_first_steps_with_the_first_state():
@@ -130,6 +130,18 @@ def test_adapter_parameter_counts_by_hand():
     assert counts["lora"] == layers * r * (d + 3 * d)  # fused q/k/v: d -> 3d
     assert counts["bottleneck"] == 2 * layers * (d * b + b + b * d + d)
     assert counts["prefix"] == m * d + (d * p + p) + (p * 2 * layers * d + 2 * layers * d)
+
+
+@pytest.mark.parametrize("style", ["lora", "prefix", "bottleneck"])
+def test_counts_by_location_add_up(style):
+    policy = small_policy()
+    add_adapter(policy, style, rank=2, bottleneck=4, prefix_tokens=3)
+    trained = suite_parameters(policy, f"tail-{style}")
+    counts = count_by_location(policy, trained)
+    assert sum(counts.values()) == sum(p.numel() for p in trained)
+    assert counts["task head: embeddings, FiLM, action"] == parameter_count(policy.head)
+    adapter = sum(value.numel() for value in adapter_state(policy).values())
+    assert sum(n for where, n in counts.items() if where.endswith(f"({style})") or "LoRA" in where) == adapter
 
 
 def test_the_papers_clip_counts():
@@ -204,6 +216,27 @@ def test_unknown_methods_and_empty_sequences_are_named(sequence, tmp_path):
         run_method("packnet", pretrained, suites, config, 0, tmp_path)
     with pytest.raises(ValueError, match="suites must hold"):
         run_method("fft", pretrained, [], config, 0, tmp_path)
+
+
+def test_the_comparison_table_reads_each_matrix(sequence):
+    pretrained, suites, config = sequence
+    results = compare_methods(["fft", "tail-lora"], pretrained, suites, config, 0)
+    table = transfer_table(results)
+    for method, result in results.items():
+        assert (table.loc[method, "FWT"], table.loc[method, "BWT"]) == pytest.approx(
+            transfer(result.matrix()), nan_ok=True
+        )
+        assert table.loc[method, "share"] == result.trainable / result.total
+    assert table.loc["fft", "share"] == 1.0
+
+
+def test_suites_must_hold_distinct_known_tasks():
+    with pytest.raises(ValueError, match="adaptation must list"):
+        make_suites(["reach-v3"], [], 2, 3)
+    with pytest.raises(ValueError, match="the suites together names a task twice"):
+        make_suites(["reach-v3"], [["push-v3"], ["reach-v3"]], 2, 3)
+    with pytest.raises(ValueError, match="adaptation suite 1 names unknown"):
+        make_suites(["reach-v3"], [["fly-v3"]], 2, 3)
 
 
 # --- forward and backward transfer ---------------------------------------------------------------

@@ -7,5 +7,6 @@
 - :mod:`~reprobook.imitation.adapters`: LoRA and prefix tuning (``peft``) and bottleneck adapters;
 - :mod:`~reprobook.imitation.training`: behaviour cloning with AdamW and a linear schedule;
 - :mod:`~reprobook.imitation.continual`: pretraining, TAIL and the baselines over a suite sequence;
-- :mod:`~reprobook.imitation.evaluate`: success rates, FWT and BWT, parameter counts.
+- :mod:`~reprobook.imitation.evaluate`: success rates, FWT and BWT, parameter counts;
+- :mod:`~reprobook.imitation.experiment`: a suite sequence from task lists, a comparison of methods.
 """

@@ -26,7 +26,7 @@ from reprobook.checks import check_count
 from reprobook.imitation.tasks import check_tasks, expert_episode, make_env
 
 EVALUATION_SEED_BASE = 1_000_000  # evaluation episodes use seeds from here on; demonstrations stay below
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: actions rounded by run_episode
 
 
 @dataclass

@@ -21,6 +21,8 @@ import numpy as np
 
 OBSERVATION_DIM = 39
 ACTION_DIM = 4
+#: Actions are rounded to this many decimals before the simulator steps (see :func:`run_episode`).
+ACTION_DECIMALS = 3
 
 
 @cache
@@ -89,7 +91,11 @@ def run_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int, max_ste
     """Run ``act`` (the history of observations -> an action) from seed ``seed`` until success or ``max_steps``.
 
     ``act`` receives every observation of the episode so far, oldest first, so that a policy over
-    a window of past states can take its window.
+    a window of past states can take its window. Its action is clipped to [-1, 1] and rounded to
+    ``ACTION_DECIMALS`` decimals (the hand's target then moves on a grid of 10 micrometres): two
+    CPUs whose arithmetic rounds differently give policies that differ in the last bits, and the
+    rounding keeps their episodes identical, where a closed loop could otherwise amplify the
+    difference into another outcome.
     """
     observation = reset(env, seed)
     observations, actions = [], []
@@ -97,6 +103,7 @@ def run_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int, max_ste
     for _ in range(max_steps):
         observations.append(observation)
         action = np.clip(np.asarray(act(np.stack(observations)), dtype=np.float64), -1.0, 1.0)
+        action = np.round(action, ACTION_DECIMALS)
         actions.append(action)
         observation, _, _, _, info = env.step(action)
         if info["success"]:
