@@ -250,8 +250,6 @@ def run_method(
             library.save(k, policy)
             adapter_digests.append(state_digest({**policy.head.state_dict(), **adapter_state(policy)}))
         rows += evaluate_earlier(policy, suites[:k], k, config, library if per_suite else None)
-    if per_suite:
-        library.load(len(suites) - 1, policy)
     digests = {
         "backbone_before": [backbone_before],
         "backbone_after": [state_digest(backbone_state(policy))],

@@ -72,6 +72,7 @@ class TaskHead(nn.Module):
     def __init__(self, tasks: list[str], config: PolicyConfig):
         super().__init__()
         self.tasks = list(tasks)
+        self.config = config
         self.embedding = nn.Embedding(len(tasks), config.task_dim)
         self.film = nn.Linear(config.task_dim, 2 * config.width)
         self.action = nn.Linear(config.width, 2 * ACTION_DIM)
@@ -100,8 +101,7 @@ class TaskHead(nn.Module):
         noise (drawn from ``generator``): the policy first acts as on an average known task.
         """
         new = [task for task in tasks if task not in self.tasks]
-        config = PolicyConfig(width=self.film.out_features // 2, task_dim=self.embedding.embedding_dim)
-        head = TaskHead(self.tasks + new, config).to(self.film.weight.dtype)
+        head = TaskHead(self.tasks + new, self.config).to(self.film.weight.dtype)
         head.film.load_state_dict(self.film.state_dict())
         head.action.load_state_dict(self.action.state_dict())
         with torch.no_grad():
