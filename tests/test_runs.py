@@ -66,6 +66,14 @@ def injected_index(notebook) -> int:
         ("mada/03", ["-p", "beta2s", "[0.3, 0.9]"], "parameter 'beta2s' of mada/03_robustness"),
         ("c3dpo/02", ["-p", "penalty", "-0.1"], "parameter 'penalty' of c3dpo/02_collapse must be a number >="),
         ("c3dpo/03", ["-p", "characters", "z"], "parameter 'characters' of c3dpo/03_monotone_reward"),
+        ("tail/01", ["-p", "lora_rank", "0"], "parameter 'lora_rank' of tail/01_parameters must be"),
+        (
+            "tail/02",
+            ["-p", "adaptation_tasks", "[window-close-v3, fly-v3]"],
+            "parameter 'adaptation_tasks' of tail/02_continual",
+        ),
+        ("tail/02", ["-p", "methods", "[fft, packnet]"], "parameter 'methods' of tail/02_continual"),
+        ("tail/02", ["-p", "dtype", "float16"], "parameter 'dtype' of tail/02_continual"),
         ("fbipg/01", ["--profile", "nightly"], "invalid choice: 'nightly'"),
         # parameters that name things: a model, a text, a local path
         (

@@ -187,6 +187,7 @@ def run_method(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not suites:
         raise ValueError("suites must hold at least one adaptation suite")
+    torch.manual_seed(seed)  # new adapters draw their initial weights from PyTorch's global generator
     policy = copy.deepcopy(pretrained.policy)
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from reprobook.imitation.continual import ContinualConfig, ContinualResult, Pretrained, Suite, run_method
 from reprobook.imitation.demos import load_suite
@@ -23,8 +22,11 @@ def make_suites(
     window: int,
     validation_share: float = 0.2,
     max_steps: int = 500,
+    dtype: torch.dtype = torch.float64,
 ) -> tuple[Suite, list[Suite]]:
     """The pretraining suite and the adaptation suites, each with its demonstrations' windows.
+
+    The windows are tensors of ``dtype``, which must be the policy's.
 
     Every task appears in one suite only: the adaptation suites hold tasks the pretrained policy
     has never seen.
@@ -38,7 +40,7 @@ def make_suites(
 
     def suite(name: str, tasks: list[str]) -> Suite:
         train, validation = suite_windows(
-            load_suite(tasks, demos, max_steps=max_steps), window, validation_share, torch.float64
+            load_suite(tasks, demos, max_steps=max_steps), window, validation_share, dtype
         )
         return Suite(name, tasks, train, validation)
 
@@ -56,10 +58,7 @@ def compare_methods(
     """Run each method over the suites from the same pretrained policy (libraries in a temporary folder)."""
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(library_root or temporary)
-        return {
-            method: run_method(method, pretrained, suites, config, seed, root / method)
-            for method in tqdm(methods, desc="methods", leave=False)
-        }
+        return {method: run_method(method, pretrained, suites, config, seed, root / method) for method in methods}
 
 
 def transfer_table(results: dict[str, ContinualResult]) -> pd.DataFrame:

@@ -1,0 +1,33 @@
+"""Portable CPU kernels, for the notebooks whose results amplify round-off.
+
+A chapter usually prints only the digits that every CPU agrees on. A notebook that trains a
+policy and then runs it in closed loop cannot: vector kernels (AVX2, AVX-512) and the math
+library sum in different orders on different CPUs, the last-bit differences grow over a
+thousand training steps, and a rollout turns a slightly different policy into another
+outcome, a success instead of a failure. Such a notebook calls :func:`use_portable_kernels`
+before anything imports PyTorch: PyTorch then runs its scalar kernels, and Intel's math
+library its conditional numerical reproducibility mode: neither depends on the CPU's vector
+extensions, so the bits are the same with and without AVX2 (checked by the book's no-SIMD
+test variant), at up to twice the time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
+
+
+def use_portable_kernels() -> None:
+    """Select the portable kernels; must run before ``torch`` is imported in this process."""
+    if "torch" in sys.modules:
+        raise RuntimeError("use_portable_kernels() must run before torch is imported (first in the notebook)")
+    os.environ.update(PORTABLE_KERNELS)
+
+
+def portable_kernels_in_use() -> bool:
+    """Whether PyTorch runs its scalar kernels (it reads the setting when first used)."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability() == "DEFAULT"
