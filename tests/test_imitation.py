@@ -1,6 +1,7 @@
 """TAIL's library on Meta-World: experts and seeding, cached demonstrations, the policy and its
 adapters (counts by hand, identity at start), adapter isolation over a suite sequence, FWT and BWT."""
 
+import copy
 import math
 
 import numpy as np
@@ -12,10 +13,10 @@ from reprobook.imitation import demos as demos_module
 from reprobook.imitation.adapters import adapter_state, add_adapter, count_by_location
 from reprobook.imitation.continual import ContinualConfig, Suite, pretrain, run_method, suite_parameters
 from reprobook.imitation.demos import collect, load, load_suite
-from reprobook.imitation.evaluate import clip_counts, parameter_count, transfer
+from reprobook.imitation.evaluate import clip_counts, parameter_count, success_rates, transfer
 from reprobook.imitation.experiment import compare_methods, make_suites, transfer_table
 from reprobook.imitation.policy import BCPolicy, PolicyConfig
-from reprobook.imitation.tasks import check_tasks, make_env, reset, run_episode, task_names
+from reprobook.imitation.tasks import check_tasks, expert, make_env, reset, run_episode, task_names
 from reprobook.imitation.training import TrainingConfig
 from reprobook.imitation.windows import episode_windows, suite_windows
 
@@ -207,6 +208,37 @@ def test_shared_methods_change_the_backbone(sequence, method, tmp_path):
     assert result.digests["backbone_after"] != result.digests["backbone_before"]
     assert result.matrix().shape == (2, 2)
     assert result.history["suite"].tolist() == [0] * 4 + [1] * 4
+
+
+class ExpertOnSomeTasks:
+    """A stand-in policy: Meta-World's expert on the ``solved`` tasks, standing still on the others."""
+
+    def __init__(self, solved):
+        self.experts = {task: expert(task) for task in solved}
+
+    def eval(self):
+        return self
+
+    def act(self, history, task):
+        return self.experts[task].get_action(history[-1]) if task in self.experts else np.zeros(4)
+
+
+@pytest.mark.filterwarnings("ignore:Constant:UserWarning")  # the experts' own notice
+def test_tasks_evaluated_in_worker_processes_give_the_serial_rates(sequence):
+    tasks = ["reach-v3", "drawer-close-v3", "button-press-topdown-v3"]
+    stand_in = ExpertOnSomeTasks(["reach-v3", "button-press-topdown-v3"])
+    serial = success_rates(stand_in, tasks, 2, 150)
+    assert serial == {"reach-v3": 1.0, "drawer-close-v3": 0.0, "button-press-topdown-v3": 1.0}
+    assert success_rates(stand_in, tasks, 2, 150, workers=2) == serial
+    # a policy with peft modules and the bottleneck adapter's hooks reaches the workers as it is
+    pretrained, suites, _ = sequence
+    policy = copy.deepcopy(pretrained.policy)
+    policy.head = policy.head.extended(suites[0].tasks, torch.Generator().manual_seed(0))
+    add_adapter(policy, "bottleneck", bottleneck=4)
+    both = ["reach-v3", *suites[0].tasks]
+    assert success_rates(policy, both, 1, 5, workers=2) == success_rates(policy, both, 1, 5)
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        success_rates(policy, both, 1, 5, workers=0)
 
 
 @pytest.mark.parametrize("method", ["ewc", "tail-lora"])

@@ -72,6 +72,7 @@ learning_rate = 0.003
 checkpoints = 1
 episodes = 5
 max_steps = 150
+workers = 1
 lora_rank = 8
 prefix_tokens = 30
 bottleneck_size = 32
@@ -184,6 +185,7 @@ pretrained = pretrain(
     episodes=episodes,
     max_steps=max_steps,
     dtype=getattr(torch, dtype),
+    workers=workers,
 )
 print_table(pd.Series(pretrained.success, name="success").to_frame())
 
@@ -192,7 +194,9 @@ print_table(pd.Series(pretrained.success, name="success").to_frame())
 #
 # Each method adapts the same pretrained policy to the suites in turn. After each suite, every
 # earlier suite is evaluated again; FPF and TAIL reload that suite's task head and adapter from
-# their library on disk.
+# their library on disk. With `workers` above 1, a suite's tasks are evaluated in that many
+# processes at once; every episode depends only on its seed and the policy, so the rates are
+# the same.
 
 # %%
 config = ContinualConfig(
@@ -206,6 +210,7 @@ config = ContinualConfig(
     bottleneck=bottleneck_size,
     ewc_lambda=ewc_lambda,
     replay_windows=replay_windows,
+    workers=workers,
 )
 results = compare_methods(methods, pretrained, suites, config, seed)
 table = transfer_table(results)

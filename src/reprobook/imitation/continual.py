@@ -31,7 +31,7 @@ import torch
 from reprobook.atomic import atomic_torch_save
 from reprobook.checks import check_count, check_real
 from reprobook.imitation.adapters import adapter_state, add_adapter, load_adapter_state
-from reprobook.imitation.evaluate import parameter_count, state_digest, success_rate
+from reprobook.imitation.evaluate import parameter_count, state_digest, success_rates
 from reprobook.imitation.policy import BCPolicy, PolicyConfig, TaskHead
 from reprobook.imitation.training import TrainingConfig, train
 from reprobook.imitation.windows import Windows
@@ -57,6 +57,7 @@ class ContinualConfig:
     ewc_lambda: float = 100.0
     fisher_batches: int = 20
     replay_windows: int = 200  # windows kept per task for experience replay
+    workers: int = 1  # processes that evaluate the tasks of a suite in parallel
 
     def __post_init__(self):
         for name in (
@@ -69,6 +70,7 @@ class ContinualConfig:
             "bottleneck",
             "fisher_batches",
             "replay_windows",
+            "workers",
         ):
             check_count(name, getattr(self, name))
         if self.checkpoints > self.training.steps:
@@ -110,6 +112,7 @@ def pretrain(
     episodes: int,
     max_steps: int,
     dtype: torch.dtype = torch.float64,
+    workers: int = 1,
 ) -> Pretrained:
     """Train a fresh policy (every parameter) on the pretraining suite, then evaluate it there."""
     torch.manual_seed(seed)
@@ -118,7 +121,7 @@ def pretrain(
     history = train(
         policy, list(policy.parameters()), suite.train, suite.validation, training, np.random.default_rng(seed)
     )
-    success = {task: success_rate(policy, task, episodes, max_steps) for task in suite.tasks}
+    success = success_rates(policy, suite.tasks, episodes, max_steps, workers)
     return Pretrained(policy, history, success)
 
 
@@ -222,7 +225,7 @@ def run_method(
         best = {"success": -1.0, "state": None, "rates": None}
 
         def checkpoint(step: int, suite=suite, best=best) -> None:
-            rates = {task: success_rate(policy, task, config.episodes, config.max_steps) for task in suite.tasks}
+            rates = success_rates(policy, suite.tasks, config.episodes, config.max_steps, config.workers)
             if np.mean(list(rates.values())) > best["success"]:  # the earliest best checkpoint is kept
                 best.update(
                     success=np.mean(list(rates.values())), state=copy.deepcopy(policy.state_dict()), rates=rates
@@ -293,15 +296,8 @@ def evaluate_earlier(
     for k, suite in enumerate(earlier):
         if library is not None:
             library.load(k, policy)
-        rows += [
-            {
-                "after": after,
-                "suite": k,
-                "task": task,
-                "success": success_rate(policy, task, config.episodes, config.max_steps),
-            }
-            for task in suite.tasks
-        ]
+        rates = success_rates(policy, suite.tasks, config.episodes, config.max_steps, config.workers)
+        rows += [{"after": after, "suite": k, "task": task, "success": rate} for task, rate in rates.items()]
     if library is not None:
         policy.head = current_head
         policy.load_state_dict(current)

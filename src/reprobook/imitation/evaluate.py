@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from functools import cache
+from itertools import repeat
 
 import numpy as np
 import torch
 
+from reprobook.checks import check_count
 from reprobook.imitation.demos import EVALUATION_SEED_BASE
 from reprobook.imitation.tasks import make_env, run_episode
 
@@ -31,6 +35,34 @@ def success_rate(policy, task: str, episodes: int, max_steps: int) -> float:
         for i in range(episodes)
     ]
     return float(np.mean(solved))
+
+
+_POLICY_FOR_WORKERS = None  # the policy forked worker processes evaluate (it is never pickled)
+
+
+def _worker_success_rate(task: str, episodes: int, max_steps: int) -> float:
+    torch.set_num_threads(1)
+    return success_rate(_POLICY_FOR_WORKERS, task, episodes, max_steps)
+
+
+def success_rates(policy, tasks: list[str], episodes: int, max_steps: int, workers: int = 1) -> dict[str, float]:
+    """:func:`success_rate` of each task; with ``workers`` > 1, tasks run in that many processes.
+
+    The tasks are independent, so each worker (forked: it shares the policy as it is now, with
+    its adapters, and needs no copy) evaluates whole tasks with one thread. The rates equal the
+    serial ones, since every episode depends only on its seed and the policy.
+    """
+    global _POLICY_FOR_WORKERS
+    check_count("workers", workers)
+    if workers == 1 or len(tasks) < 2:
+        return {task: success_rate(policy, task, episodes, max_steps) for task in tasks}
+    _POLICY_FOR_WORKERS = policy
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
+            return dict(zip(tasks, pool.map(_worker_success_rate, tasks, repeat(episodes), repeat(max_steps))))
+    finally:
+        _POLICY_FOR_WORKERS = None
 
 
 def transfer(matrix: np.ndarray) -> tuple[float, float]:
