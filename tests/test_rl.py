@@ -1,0 +1,134 @@
+"""reprobook.rl: target networks on exact Markov chains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from reprobook.rl.chains import (
+    BAIRD_START,
+    LinearChain,
+    TargetRule,
+    baird_chain,
+    cyclic_chain,
+    lookahead_replicate,
+    td_zero,
+)
+
+
+@pytest.fixture
+def chain():
+    return cyclic_chain(states=3, features=4, gamma=0.9, seed=0)
+
+
+@pytest.fixture
+def start():
+    rng = np.random.default_rng(1)
+    return rng.standard_normal(4), rng.standard_normal(4)
+
+
+def central_difference(f, x, h=1e-6):
+    return np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))])
+
+
+def test_the_gradients_match_finite_differences(chain, start):
+    theta, w = start
+    assert chain.lookahead_gradient(theta, w) == pytest.approx(
+        central_difference(lambda t: chain.lookahead_loss(t, w), theta), abs=1e-8
+    )
+    assert chain.replicate_gradient(theta, w) == pytest.approx(
+        central_difference(lambda v: chain.replicate_loss(theta, v), w), abs=1e-8
+    )
+
+
+def test_the_true_values_solve_the_bellman_equation(chain):
+    v = chain.true_values()
+    assert v == pytest.approx(chain.rewards + chain.gamma * chain.transitions @ v, abs=1e-12)
+
+
+def test_one_lookahead_step_and_a_hard_copy_is_td_step_by_step(chain, start):
+    theta, _ = start
+    lr = lookahead_replicate(chain, theta, theta, TargetRule("copy", k_lookahead=1, alpha=0.3), 50)
+    td = td_zero(chain, theta, 0.3, 50)
+    # the same arithmetic in another order: equal up to round-off, at every step
+    assert np.abs(lr.theta - td).max() < 1e-13
+    assert np.array_equal(lr.w, lr.theta)
+
+
+def test_lr_matches_values_while_the_parameters_stay_apart(chain, start):
+    theta, w = start
+    rule = TargetRule("gradient", k_lookahead=20, k_replicate=20, alpha=0.5, beta=0.5)
+    run = lookahead_replicate(chain, theta, w, rule, 300)
+    assert run.value_error(chain)[-1] < 1e-9
+    assert run.value_gap(chain)[-1] < 1e-10
+    # the updates move theta and w only in the row space of Phi: the null-space part of their
+    # difference never changes, and it is all that is left once the values agree
+    null = scipy.linalg.null_space(chain.features)
+    kept = np.linalg.norm(null.T @ (theta - w))
+    assert kept > 0.5
+    assert run.parameter_gap()[-1] == pytest.approx(kept, rel=1e-8)
+
+
+def test_the_hard_copy_reaches_the_same_values_with_equal_parameters(chain, start):
+    theta, w = start
+    run = lookahead_replicate(chain, theta, w, TargetRule("copy", k_lookahead=20, alpha=0.5), 300)
+    assert run.value_error(chain)[-1] < 1e-9
+    assert np.all(run.parameter_gap()[1:] == 0.0)
+
+
+def test_a_small_replicate_step_decreases_the_replicate_loss_at_every_step(chain, start):
+    theta, w = start
+    curvature = np.linalg.eigvalsh(chain.features.T @ np.diag(chain.weights) @ chain.features).max()
+    beta = 1.0 / curvature  # below 2 / L, the usual gradient-descent bound
+    losses = [chain.replicate_loss(theta, w)]
+    for _ in range(30):
+        w = w - beta * chain.replicate_gradient(theta, w)
+        losses.append(chain.replicate_loss(theta, w))
+    assert np.all(np.diff(losses) < 0)
+    w = start[1]
+    for _ in range(30):  # beyond 2 / L the gap along the top eigenvector grows 1.5 times a step
+        w = w - 2.5 / curvature * chain.replicate_gradient(theta, w)
+    assert chain.replicate_loss(theta, w) > losses[0]
+
+
+def test_the_polyak_target_moves_a_share_tau_of_the_way(chain, start):
+    theta, w = start
+    rule = TargetRule("polyak", k_lookahead=1, alpha=0.2, tau=0.25)
+    run = lookahead_replicate(chain, theta, w, rule, 1)
+    assert run.w[1] == pytest.approx(0.75 * w + 0.25 * run.theta[1], abs=1e-15)
+
+
+def test_td_with_a_hard_target_diverges_on_bairds_star():
+    star = baird_chain()
+    assert star.true_values() == pytest.approx(np.zeros(7))
+    run = lookahead_replicate(star, BAIRD_START, BAIRD_START, TargetRule("copy", alpha=0.01), 2000)
+    error = run.value_error(star)
+    assert error[-1] > 100 * error[0]
+
+
+@pytest.mark.parametrize(
+    "keyword, value, message",
+    [
+        ("rule", "average", "rule must be one of"),
+        ("k_lookahead", 0, "k_lookahead must be an integer >= 1"),
+        ("k_replicate", -2, "k_replicate must be an integer >= 1"),
+        ("alpha", 0.0, "alpha must be"),
+        ("beta", -0.1, "beta must be"),
+        ("tau", 1.5, "tau must be"),
+    ],
+)
+def test_bad_target_rules_are_named(keyword, value, message):
+    with pytest.raises(ValueError, match=message):
+        TargetRule(**{keyword: value})
+
+
+def test_bad_chains_are_named(chain):
+    with pytest.raises(ValueError, match="rows sum to 1"):
+        LinearChain(chain.transitions * 0.5, chain.rewards, chain.features, chain.weights, 0.9)
+    with pytest.raises(ValueError, match="one row per state"):
+        LinearChain(chain.transitions, chain.rewards, chain.features[:2], chain.weights, 0.9)
+    with pytest.raises(ValueError, match="gamma must lie in"):
+        LinearChain(chain.transitions, chain.rewards, chain.features, chain.weights, 1.0)
+    with pytest.raises(ValueError, match="iterations must be an integer >= 0"):
+        lookahead_replicate(chain, np.zeros(4), np.zeros(4), TargetRule(), -1)
