@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.stats
+import torch
 
 from reprobook.rl.chains import (
     BAIRD_START,
@@ -15,6 +19,9 @@ from reprobook.rl.chains import (
     lookahead_replicate,
     td_zero,
 )
+from reprobook.rl.dqn import TARGETS, Agent, DQNConfig, function_gap, train
+from reprobook.rl.games import make_game
+from reprobook.rl.replay import ReplayBuffer
 
 
 @pytest.fixture
@@ -132,3 +139,102 @@ def test_bad_chains_are_named(chain):
         LinearChain(chain.transitions, chain.rewards, chain.features, chain.weights, 1.0)
     with pytest.raises(ValueError, match="iterations must be an integer >= 0"):
         lookahead_replicate(chain, np.zeros(4), np.zeros(4), TargetRule(), -1)
+
+
+# --- MinAtar, replay and DQN ---------------------------------------------------------------------
+
+
+def test_a_seeded_game_repeats_its_frames_and_random_actions():
+    def play(seed):
+        env = make_game("breakout", seed)
+        trace = []
+        for _ in range(300):
+            state, reward, terminal, _, _ = env.step(env.action_space.sample())
+            trace.append((reward, terminal, state.tobytes()))
+            if terminal:
+                env.reset()
+        return trace
+
+    assert play(3) == play(3)
+    assert play(3) != play(4)
+
+
+def test_unknown_games_are_named():
+    with pytest.raises(ValueError, match="game must be one of MinAtar's"):
+        make_game("pong", 0)
+    with pytest.raises(ValueError, match="game must be one of MinAtar's"):
+        train("pong", TINY, 0)
+
+
+def test_the_replay_buffer_samples_uniformly_and_overwrites_the_oldest():
+    buffer = ReplayBuffer(capacity=50, state_shape=(2,))
+    for i in range(70):  # the first 20 transitions are overwritten
+        buffer.add(np.zeros(2), i, 0.0, np.zeros(2), False)
+    assert buffer.size == 50 and sorted(buffer.actions) == list(range(20, 70))
+    drawn = buffer.batch(buffer.sample_indices(50_000, np.random.default_rng(0)))["actions"]
+    counts = np.bincount(drawn - 20, minlength=50)
+    assert scipy.stats.chisquare(counts).pvalue > 0.01
+    with pytest.raises(ValueError, match="the replay buffer is empty"):
+        ReplayBuffer(4, (2,)).sample_indices(1, np.random.default_rng(0))
+
+
+TINY = DQNConfig(
+    frames=600,
+    buffer=1000,
+    learning_starts=100,
+    epsilon_frames=500,
+    target_period=100,
+    log_every=200,
+    probe=64,
+    k_replicate=3,
+)
+
+
+@pytest.mark.parametrize("target", ["copy", "polyak", "lookahead-replicate"])
+def test_a_resumed_run_ends_as_an_uninterrupted_one(target, tmp_path):
+    config = replace(TINY, target=target)
+    straight = train("breakout", config, 1)
+    checkpoint = tmp_path / "run.pt"
+    train("breakout", replace(config, frames=350), 1, checkpoint, checkpoint_every=150)  # "interrupted"
+    resumed = train("breakout", config, 1, checkpoint)
+    assert resumed.episodes.equals(straight.episodes)
+    assert resumed.gaps.equals(straight.gaps)
+    assert len(straight.gaps) == 3
+    with pytest.raises(ValueError, match="is of another run"):
+        train("breakout", replace(config, k_replicate=4), 1, checkpoint)
+
+
+def test_the_targets_follow_their_rules():
+    gaps = {target: train("breakout", replace(TINY, target=target), 2).gaps for target in TARGETS}
+    # the hard copy has just been made when the gap is measured (frames 200, 400, 600)
+    assert (gaps["copy"]["parameter_distance"] == 0).all()
+    assert (gaps["polyak"]["function_gap"] > 0).all()
+    # Replicate moves the target towards the online network's values, not its parameters
+    assert (gaps["lookahead-replicate"]["parameter_distance"] > 0).all()
+
+
+def test_replicate_steps_shrink_the_function_gap():
+    config = replace(TINY, target="lookahead-replicate", k_replicate=50, replicate_learning_rate=1e-3)
+    agent = Agent("breakout", config, 0)
+    for _ in range(250):  # the last Replicate phase ended at frame 200; the online network moved on
+        agent.step()
+    states = torch.as_tensor(agent.replay.states[:64])
+    before = function_gap(agent.online, agent.target, states)
+    agent.replicate()
+    assert function_gap(agent.online, agent.target, states) < 0.5 * before
+
+
+@pytest.mark.parametrize(
+    "keyword, value, message",
+    [
+        ("target", "double", "target must be one of"),
+        ("k_replicate", 0, "k_replicate must be an integer >= 1"),
+        ("learning_rate", 0.0, "learning_rate must be"),
+        ("replicate_learning_rate", -1.0, "replicate_learning_rate must be"),
+        ("target_period", 0, "target_period must be an integer >= 1"),
+        ("tau", 0.0, "tau must be"),
+    ],
+)
+def test_bad_dqn_settings_are_named(keyword, value, message):
+    with pytest.raises(ValueError, match=message):
+        DQNConfig(**{keyword: value})
