@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.linalg
 import scipy.stats
@@ -19,9 +20,11 @@ from reprobook.rl.chains import (
     lookahead_replicate,
     td_zero,
 )
-from reprobook.rl.dqn import TARGETS, Agent, DQNConfig, function_gap, train
+from reprobook.rl.dqn import TARGETS, Agent, AgentRun, DQNConfig, function_gap, train
+from reprobook.rl.experiment import return_curve, train_seeds
 from reprobook.rl.games import make_game
 from reprobook.rl.replay import ReplayBuffer
+from reprobook.rl.stats import iqm, iqm_interval
 
 
 @pytest.fixture
@@ -238,3 +241,32 @@ def test_replicate_steps_shrink_the_function_gap():
 def test_bad_dqn_settings_are_named(keyword, value, message):
     with pytest.raises(ValueError, match=message):
         DQNConfig(**{keyword: value})
+
+
+def test_runs_in_their_own_processes_equal_runs_in_this_one(tmp_path):
+    config = replace(TINY, frames=300, log_every=100)
+    runs = train_seeds("breakout", config, [0, 1], workers=2, checkpoint_folder=tmp_path)
+    for seed, run in zip([0, 1], runs, strict=True):
+        here = train("breakout", config, seed)
+        assert run.seed == seed and run.episodes.equals(here.episodes) and run.gaps.equals(here.gaps)
+    assert len(list(tmp_path.glob("breakout-copy-seed*.pt"))) == 2
+    with pytest.raises(ValueError, match="seeds must be distinct"):
+        train_seeds("breakout", config, [0, 0])
+
+
+def test_the_return_curve_averages_the_episodes_of_each_span():
+    episodes = pd.DataFrame({"frame": [10, 40, 50, 95], "return": [1.0, 3.0, 5.0, 7.0]})
+    run = AgentRun("breakout", 0, replace(TINY, frames=100), episodes, pd.DataFrame())
+    curve = return_curve(run, 4)  # spans (0, 25], (25, 50], (50, 75], (75, 100]
+    assert curve.tolist() == [1.0, 4.0, 4.0, 7.0]
+    assert np.isnan(return_curve(replace(run, episodes=episodes.iloc[2:]), 4)[0])
+
+
+def test_the_iqm_and_its_interval():
+    scores = np.array([0.0, 1.0, 2.0, 3.0, 100.0, 4.0, 5.0, 6.0])
+    assert iqm(scores) == pytest.approx(np.mean([2.0, 3.0, 4.0, 5.0]))
+    low, high = iqm_interval(scores, resamples=500, seed=0)
+    assert low <= iqm(scores) <= high
+    assert iqm_interval(scores, resamples=500, seed=0) == (low, high)
+    with pytest.raises(ValueError, match="one score per seed"):
+        iqm_interval([1.0])

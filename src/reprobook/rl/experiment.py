@@ -1,0 +1,68 @@
+"""Runs across seeds, one process each, and the return curves they are compared by."""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reprobook.cache import content_key
+from reprobook.checks import check_count
+from reprobook.rl.dqn import AgentRun, DQNConfig, train
+from reprobook.rl.games import check_game
+
+
+def checkpoint_path(folder: str | Path, game: str, config: DQNConfig, seed: int) -> Path:
+    """Where a run's checkpoint lives: named by everything but its frame budget, which may grow."""
+    settings = asdict(replace(config, frames=1))
+    return Path(folder) / f"{game}-{config.target}-seed{seed}-{content_key(game, seed, settings)}.pt"
+
+
+def _train_one(game: str, config: DQNConfig, seed: int, checkpoint: Path | None) -> AgentRun:
+    torch.set_num_threads(1)  # a tiny network: one thread is several times faster than two
+    return train(game, config, seed, checkpoint)
+
+
+def train_seeds(
+    game: str,
+    config: DQNConfig,
+    seeds: list[int],
+    workers: int = 1,
+    checkpoint_folder: str | Path | None = None,
+) -> list[AgentRun]:
+    """One run per seed, each in a process of its own with one thread, ``workers`` at a time.
+
+    With ``checkpoint_folder``, each run saves itself there and a rerun resumes where it stopped.
+    """
+    check_game(game)
+    check_count("workers", workers)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
+    checkpoints = [
+        None if checkpoint_folder is None else checkpoint_path(checkpoint_folder, game, config, seed) for seed in seeds
+    ]
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter per run: nothing shared
+    with ProcessPoolExecutor(workers, mp_context=context, max_tasks_per_child=1) as pool:
+        return list(pool.map(_train_one, [game] * len(seeds), [config] * len(seeds), seeds, checkpoints))
+
+
+def return_curve(run: AgentRun, bins: int) -> np.ndarray:
+    """Mean return of the episodes that ended in each of ``bins`` equal spans of frames.
+
+    A span in which no episode ended repeats the previous span's value (NaN before the first).
+    """
+    check_count("bins", bins)
+    edges = np.linspace(0, run.config.frames, bins + 1)
+    frames, returns = run.episodes["frame"].to_numpy(), run.episodes["return"].to_numpy()
+    which = np.clip(np.searchsorted(edges, frames, side="left") - 1, 0, bins - 1)
+    curve = np.full(bins, np.nan)
+    for b in range(bins):
+        if np.any(which == b):
+            curve[b] = returns[which == b].mean()
+        elif b > 0:
+            curve[b] = curve[b - 1]
+    return curve
