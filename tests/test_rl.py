@@ -1,7 +1,8 @@
-"""reprobook.rl: target networks on exact Markov chains."""
+"""reprobook.rl: target networks on exact Markov chains and in DQN on MinAtar."""
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import replace
 
 import numpy as np
@@ -190,6 +191,8 @@ TINY = DQNConfig(
     log_every=200,
     probe=64,
     k_replicate=3,
+    evaluate_every=300,
+    evaluation_episodes=2,
 )
 
 
@@ -202,9 +205,27 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one(target, tmp_path):
     resumed = train("breakout", config, 1, checkpoint)
     assert resumed.episodes.equals(straight.episodes)
     assert resumed.gaps.equals(straight.gaps)
-    assert len(straight.gaps) == 3
+    assert resumed.evaluations.equals(straight.evaluations)
+    assert len(straight.gaps) == 3 and straight.evaluations["frame"].tolist() == [300, 600]
     with pytest.raises(ValueError, match="is of another run"):
         train("breakout", replace(config, k_replicate=4), 1, checkpoint)
+
+
+def test_evaluations_leave_the_training_run_unchanged():
+    rare = train("breakout", replace(TINY, evaluate_every=10_000), 3)
+    often = train("breakout", replace(TINY, evaluate_every=100, evaluation_episodes=2), 3)
+    assert rare.episodes.equals(often.episodes) and rare.gaps.equals(often.gaps)
+    assert rare.evaluations.empty and often.evaluations["frame"].tolist() == list(range(100, 601, 100))
+    # evaluation episodes are whole games: MinAtar Breakout pays 1 per brick, so returns are >= 0
+    assert (often.evaluations["return"] >= 0).all()
+
+
+def test_an_evaluation_plays_whole_episodes_with_its_own_generator():
+    agent = Agent("breakout", replace(TINY, evaluation_episodes=3, evaluation_epsilon=1.0), 5)
+    generator, game = agent.rng.bit_generator.state, pickle.dumps(agent.env.unwrapped.game)
+    first = agent.evaluate()
+    assert agent.evaluate() == first  # seeded by the run's seed and the frame alone
+    assert agent.rng.bit_generator.state == generator and pickle.dumps(agent.env.unwrapped.game) == game
 
 
 def test_the_targets_follow_their_rules():
@@ -249,6 +270,7 @@ def test_runs_in_their_own_processes_equal_runs_in_this_one(tmp_path):
     for seed, run in zip([0, 1], runs, strict=True):
         here = train("breakout", config, seed)
         assert run.seed == seed and run.episodes.equals(here.episodes) and run.gaps.equals(here.gaps)
+        assert run.evaluations.equals(here.evaluations)
     assert len(list(tmp_path.glob("breakout-copy-seed*.pt"))) == 2
     with pytest.raises(ValueError, match="seeds must be distinct"):
         train_seeds("breakout", config, [0, 0])
@@ -256,7 +278,7 @@ def test_runs_in_their_own_processes_equal_runs_in_this_one(tmp_path):
 
 def test_the_return_curve_averages_the_episodes_of_each_span():
     episodes = pd.DataFrame({"frame": [10, 40, 50, 95], "return": [1.0, 3.0, 5.0, 7.0]})
-    run = AgentRun("breakout", 0, replace(TINY, frames=100), episodes, pd.DataFrame())
+    run = AgentRun("breakout", 0, replace(TINY, frames=100), episodes, pd.DataFrame(), pd.DataFrame())
     curve = return_curve(run, 4)  # spans (0, 25], (25, 50], (50, 75], (75, 100]
     assert curve.tolist() == [1.0, 4.0, 4.0, 7.0]
     assert np.isnan(return_curve(replace(run, episodes=episodes.iloc[2:]), 4)[0])

@@ -33,6 +33,7 @@ from reprobook.rl.replay import ReplayBuffer
 
 TARGETS = ("copy", "polyak", "lookahead-replicate")
 ACTIONS = 6
+EVALUATION_FRAMES = 10_000  # an evaluation episode stops here if the game has not ended
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,16 @@ class DQNConfig:
     hidden: int = 128
     log_every: int = 1_000  # frames between measurements of the function-space gap
     probe: int = 256  # replayed states on which the gap is measured
+    evaluate_every: int = 10_000  # frames between evaluations of the online network
+    evaluation_episodes: int = 5  # episodes of each evaluation, on a game of their own
+    evaluation_epsilon: float = 0.01  # exploration while evaluating (0 is greedy)
 
     def __post_init__(self):
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         for name in ("frames", "buffer", "batch", "epsilon_frames", "train_every", "target_period"):
             check_count(name, getattr(self, name))
-        for name in ("k_replicate", "hidden", "log_every", "probe"):
+        for name in ("k_replicate", "hidden", "log_every", "probe", "evaluate_every", "evaluation_episodes"):
             check_count(name, getattr(self, name))
         check_count("learning_starts", self.learning_starts, minimum=0)
         for name in ("learning_rate", "replicate_learning_rate"):
@@ -71,6 +75,7 @@ class DQNConfig:
         check_real("gamma", self.gamma, 0.0, 1.0)
         check_real("tau", self.tau, 0.0, 1.0, open_lower=True)
         check_real("epsilon_end", self.epsilon_end, 0.0, 1.0)
+        check_real("evaluation_epsilon", self.evaluation_epsilon, 0.0, 1.0)
         check_real("epsilon_start", self.epsilon_start, self.epsilon_end, 1.0)
 
     def epsilon(self, frame: int) -> float:
@@ -117,8 +122,9 @@ class AgentRun:
     game: str
     seed: int
     config: DQNConfig
-    episodes: pd.DataFrame  # frame at which each episode ended, and its return
+    episodes: pd.DataFrame  # frame at which each training episode ended, and its return
     gaps: pd.DataFrame  # frame, function-space gap, parameter distance
+    evaluations: pd.DataFrame  # frame of each evaluation, and the mean return of its episodes
 
     def mean_return(self, window: int) -> float:
         """Mean return of the last ``window`` episodes (NaN before any episode ends)."""
@@ -145,15 +151,39 @@ class Agent:
         self.frame, self.episode_return = 0, 0.0
         self.episodes: list[tuple[int, float]] = []
         self.gaps: list[tuple[int, float, float]] = []
+        self.evaluations: list[tuple[int, float]] = []
 
     # --- acting and learning ------------------------------------------------------------------
 
     def act(self) -> int:
         """An epsilon-greedy action in the current state."""
-        if self.rng.random() < self.config.epsilon(self.frame):
-            return int(self.rng.integers(ACTIONS))
+        return self.policy(self.state, self.config.epsilon(self.frame), self.rng)
+
+    def policy(self, state: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
+        """The online network's epsilon-greedy action in ``state``."""
+        if rng.random() < epsilon:
+            return int(rng.integers(ACTIONS))
         with torch.no_grad():
-            return int(self.online(torch.as_tensor(self.state[None])).argmax())
+            return int(self.online(torch.as_tensor(state[None])).argmax())
+
+    def evaluate(self) -> float:
+        """Mean return of ``evaluation_episodes`` episodes of the online network.
+
+        They run on a game and a generator of their own, seeded by the run's seed and the frame,
+        so an evaluation neither changes the training run nor depends on when it was resumed.
+        """
+        config = self.config
+        rng = np.random.default_rng([self.seed, self.frame])
+        env = make_game(self.game, int(rng.integers(2**31)))
+        returns = []
+        for _ in range(config.evaluation_episodes):
+            state, _ = env.reset()
+            total, done, frames = 0.0, False, 0
+            while not done and frames < EVALUATION_FRAMES:
+                state, reward, terminal, truncated, _ = env.step(self.policy(state, config.evaluation_epsilon, rng))
+                total, done, frames = total + reward, terminal or truncated, frames + 1
+            returns.append(total)
+        return float(np.mean(returns))
 
     def replayed(self, size: int) -> dict[str, torch.Tensor]:
         """A uniform minibatch of stored transitions, as tensors."""
@@ -217,6 +247,8 @@ class Agent:
             gap = function_gap(self.online, self.target, probe)
             self.gaps.append((self.frame + 1, gap, parameter_distance(self.online, self.target)))
         self.frame += 1
+        if self.frame % config.evaluate_every == 0:
+            self.evaluations.append((self.frame, self.evaluate()))
 
     def result(self) -> AgentRun:
         """The run's logs so far."""
@@ -226,6 +258,7 @@ class Agent:
             self.config,
             pd.DataFrame(self.episodes, columns=["frame", "return"]),
             pd.DataFrame(self.gaps, columns=["frame", "function_gap", "parameter_distance"]),
+            pd.DataFrame(self.evaluations, columns=["frame", "return"]),
         )
 
     # --- checkpoints ----------------------------------------------------------------------------
@@ -245,7 +278,7 @@ class Agent:
             "torch_rng": torch.get_rng_state(),
             "game_state": pickle.dumps(self.env.unwrapped.game),
             "action_space_rng": self.env.action_space.np_random.bit_generator.state,
-            "current": (self.state, self.frame, self.episode_return, self.episodes, self.gaps),
+            "current": (self.state, self.frame, self.episode_return, self.episodes, self.gaps, self.evaluations),
         }
         atomic_torch_save(path, state)
 
@@ -264,7 +297,7 @@ class Agent:
         torch.set_rng_state(state["torch_rng"])
         self.env.unwrapped.game = pickle.loads(state["game_state"])
         self.env.action_space.np_random.bit_generator.state = state["action_space_rng"]
-        self.state, self.frame, self.episode_return, self.episodes, self.gaps = state["current"]
+        (self.state, self.frame, self.episode_return, self.episodes, self.gaps, self.evaluations) = state["current"]
 
 
 def train(
