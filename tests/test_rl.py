@@ -22,10 +22,10 @@ from reprobook.rl.chains import (
     td_zero,
 )
 from reprobook.rl.dqn import TARGETS, Agent, AgentRun, DQNConfig, function_gap, train
-from reprobook.rl.experiment import return_curve, train_seeds
+from reprobook.rl.experiment import return_curve, train_runs, train_seeds
 from reprobook.rl.games import make_game
 from reprobook.rl.replay import ReplayBuffer
-from reprobook.rl.stats import iqm, iqm_interval
+from reprobook.rl.stats import iqm, iqm_difference_interval, iqm_interval
 
 
 @pytest.fixture
@@ -264,8 +264,8 @@ def test_bad_dqn_settings_are_named(keyword, value, message):
         DQNConfig(**{keyword: value})
 
 
-def test_runs_in_their_own_processes_equal_runs_in_this_one(tmp_path):
-    config = replace(TINY, frames=300, log_every=100)
+def test_runs_in_worker_processes_equal_runs_in_this_one(tmp_path):
+    config = replace(TINY, frames=300, log_every=100, evaluate_every=150)
     runs = train_seeds("breakout", config, [0, 1], workers=2, checkpoint_folder=tmp_path)
     for seed, run in zip([0, 1], runs, strict=True):
         here = train("breakout", config, seed)
@@ -274,6 +274,22 @@ def test_runs_in_their_own_processes_equal_runs_in_this_one(tmp_path):
     assert len(list(tmp_path.glob("breakout-copy-seed*.pt"))) == 2
     with pytest.raises(ValueError, match="seeds must be distinct"):
         train_seeds("breakout", config, [0, 0])
+
+
+def test_a_run_does_not_depend_on_the_runs_before_it_in_its_process():
+    config = replace(TINY, frames=300, log_every=100, evaluate_every=150)
+    mixed = [
+        ("breakout", replace(config, target="lookahead-replicate"), 4),
+        ("freeway", config, 1),
+        ("breakout", config, 0),
+    ]
+    one_process = train_runs(mixed, workers=1)
+    alone = train("breakout", config, 0)
+    assert alone.episodes.equals(one_process[-1].episodes) and alone.gaps.equals(one_process[-1].gaps)
+    assert alone.evaluations.equals(one_process[-1].evaluations)
+    assert [run.game for run in one_process] == ["breakout", "freeway", "breakout"]
+    with pytest.raises(ValueError, match="runs must be distinct"):
+        train_runs(mixed + mixed[:1])
 
 
 def test_the_return_curve_averages_the_episodes_of_each_span():
@@ -292,3 +308,16 @@ def test_the_iqm_and_its_interval():
     assert iqm_interval(scores, resamples=500, seed=0) == (low, high)
     with pytest.raises(ValueError, match="one score per seed"):
         iqm_interval([1.0])
+
+
+def test_the_interval_of_an_iqm_difference():
+    scores = np.array([5.0, 6.0, 7.0, 8.0, 9.0])
+    low, high = iqm_difference_interval(scores, scores - 3.0, resamples=500, seed=1)
+    assert low <= 3.0 <= high  # the shift is the difference of the IQMs
+    # seeds resampled independently: shifting one set shifts the interval by as much
+    shifted = iqm_difference_interval(scores + 2.0, scores - 3.0, resamples=500, seed=1)
+    assert shifted == pytest.approx((low + 2.0, high + 2.0))
+    low, high = iqm_difference_interval(scores, scores, resamples=500, seed=1)
+    assert low < 0 < high
+    with pytest.raises(ValueError, match="baseline must hold one score per seed"):
+        iqm_difference_interval(scores, [1.0])

@@ -74,6 +74,11 @@ def injected_index(notebook) -> int:
         ),
         ("tail/02", ["-p", "methods", "[fft, packnet]"], "parameter 'methods' of tail/02_continual"),
         ("tail/02", ["-p", "dtype", "float16"], "parameter 'dtype' of tail/02_continual"),
+        ("lookahead_replicate/01", ["-p", "k_replicate", "0"], "parameter 'k_replicate' of lookahead_replicate/01"),
+        ("lookahead_replicate/01", ["-p", "alpha", "-0.1"], "parameter 'alpha' of lookahead_replicate/01"),
+        ("lookahead_replicate/02", ["-p", "games", "[breakout, pong]"], "parameter 'games' of lookahead_replicate/02"),
+        ("lookahead_replicate/02", ["-p", "k_replicate", "0"], "parameter 'k_replicate' of lookahead_replicate/02"),
+        ("lookahead_replicate/02", ["-p", "seeds", "1"], "parameter 'seeds' of lookahead_replicate/02_minatar"),
         ("fbipg/01", ["--profile", "nightly"], "invalid choice: 'nightly'"),
         # parameters that name things: a model, a text, a local path
         (

@@ -256,21 +256,6 @@ print_table(
 # approximates.
 
 # %% [markdown]
-# ## The claims
-
-# %%
-ledger.record(
-    "lr-values-match", max(lr.value_error(chain)[-1], lr.value_gap(chain)[-1])
-)
-ledger.record("lr-parameters-differ", lr.parameter_gap()[-1])
-ledger.record("hard-copy-equal", runs["hard copy"].parameter_gap()[-1])
-ledger.record("td-special-case", td_difference)
-ledger.record("replicate-descends", increases)
-
-# %% tags=["nbval-check-output"]
-ledger.report()
-
-# %% [markdown]
 # ## Exercise
 #
 # ```{exercise} LR with an exact Replicate step is TD
@@ -307,3 +292,18 @@ print(f"largest value difference: {bound(value_difference, 1e-8)}")
 # %% [markdown] tags=["solution"]
 # ````{solution-end}
 # ````
+
+# %% [markdown]
+# ## The claims
+
+# %%
+ledger.record(
+    "lr-values-match", max(lr.value_error(chain)[-1], lr.value_gap(chain)[-1])
+)
+ledger.record("lr-parameters-differ", lr.parameter_gap()[-1])
+ledger.record("hard-copy-equal", runs["hard copy"].parameter_gap()[-1])
+ledger.record("td-special-case", td_difference)
+ledger.record("replicate-descends", increases)
+
+# %% tags=["nbval-check-output"]
+ledger.report()

@@ -27,6 +27,31 @@ def _train_one(game: str, config: DQNConfig, seed: int, checkpoint: Path | None)
     return train(game, config, seed, checkpoint)
 
 
+def train_runs(
+    runs: list[tuple[str, DQNConfig, int]],
+    workers: int = 1,
+    checkpoint_folder: str | Path | None = None,
+) -> list[AgentRun]:
+    """Train each ``(game, config, seed)`` in ``runs``, ``workers`` at a time, one thread each.
+
+    The runs go to ``workers`` processes started afresh (spawned, so nothing is inherited but the
+    environment variables); a process takes the next run when its last one ends, and each run
+    seeds every generator it uses, so its result does not depend on the runs before it in the
+    same process (tested). With ``checkpoint_folder``, each run saves itself there and a rerun
+    resumes where it stopped.
+    """
+    check_count("workers", workers)
+    if not runs or len(set(runs)) != len(runs):
+        raise ValueError(f"runs must be distinct (game, config, seed) triples, at least one, got {len(runs)}")
+    for game, _, _ in runs:
+        check_game(game)
+    games, configs, seeds = zip(*runs, strict=True)
+    checkpoints = [None if checkpoint_folder is None else checkpoint_path(checkpoint_folder, *run) for run in runs]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(_train_one, games, configs, seeds, checkpoints))
+
+
 def train_seeds(
     game: str,
     config: DQNConfig,
@@ -34,20 +59,11 @@ def train_seeds(
     workers: int = 1,
     checkpoint_folder: str | Path | None = None,
 ) -> list[AgentRun]:
-    """One run per seed, each in a process of its own with one thread, ``workers`` at a time.
-
-    With ``checkpoint_folder``, each run saves itself there and a rerun resumes where it stopped.
-    """
+    """One run of ``config`` on ``game`` per seed, by :func:`train_runs`."""
     check_game(game)
-    check_count("workers", workers)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
-    checkpoints = [
-        None if checkpoint_folder is None else checkpoint_path(checkpoint_folder, game, config, seed) for seed in seeds
-    ]
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter per run: nothing shared
-    with ProcessPoolExecutor(workers, mp_context=context, max_tasks_per_child=1) as pool:
-        return list(pool.map(_train_one, [game] * len(seeds), [config] * len(seeds), seeds, checkpoints))
+    return train_runs([(game, config, seed) for seed in seeds], workers, checkpoint_folder)
 
 
 def return_curve(run: AgentRun, bins: int) -> np.ndarray:

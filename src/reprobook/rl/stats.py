@@ -22,14 +22,30 @@ def iqm(scores, axis: int = -1) -> np.ndarray:
 
 def iqm_interval(scores, confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """A percentile bootstrap interval of the IQM of ``scores`` (one score per seed)."""
+    return _bootstrap((_per_seed("scores", scores),), iqm, confidence, resamples, seed)
+
+
+def iqm_difference_interval(
+    scores, baseline, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of ``IQM(scores) - IQM(baseline)``, two independent sets of seeds."""
+    samples = (_per_seed("scores", scores), _per_seed("baseline", baseline))
+    return _bootstrap(samples, lambda a, b, axis=-1: iqm(a, axis) - iqm(b, axis), confidence, resamples, seed)
+
+
+def _per_seed(name: str, scores) -> np.ndarray:
     scores = np.asarray(scores, dtype=float)
     if scores.ndim != 1 or len(scores) < 2:
-        raise ValueError(f"scores must hold one score per seed, at least 2, got shape {scores.shape}")
+        raise ValueError(f"{name} must hold one score per seed, at least 2, got shape {scores.shape}")
+    return scores
+
+
+def _bootstrap(samples, statistic, confidence: float, resamples: int, seed: int) -> tuple[float, float]:
     check_real("confidence", confidence, 0.0, 1.0, open_lower=True)
     check_count("resamples", resamples)
     result = stats.bootstrap(
-        (scores,),
-        iqm,
+        samples,
+        statistic,
         n_resamples=resamples,
         confidence_level=confidence,
         method="percentile",
