@@ -6,7 +6,6 @@ import pickle
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.linalg
 import scipy.stats
@@ -21,8 +20,8 @@ from reprobook.rl.chains import (
     lookahead_replicate,
     td_zero,
 )
-from reprobook.rl.dqn import TARGETS, Agent, AgentRun, DQNConfig, function_gap, train
-from reprobook.rl.experiment import return_curve, train_runs, train_seeds
+from reprobook.rl.dqn import TARGETS, Agent, DQNConfig, function_gap, train
+from reprobook.rl.experiment import train_runs
 from reprobook.rl.games import make_game
 from reprobook.rl.replay import ReplayBuffer
 from reprobook.rl.stats import iqm, iqm_difference_interval, iqm_interval
@@ -193,6 +192,7 @@ TINY = DQNConfig(
     k_replicate=3,
     evaluate_every=300,
     evaluation_episodes=2,
+    train_every=2,
 )
 
 
@@ -266,38 +266,23 @@ def test_bad_dqn_settings_are_named(keyword, value, message):
 
 def test_runs_in_worker_processes_equal_runs_in_this_one(tmp_path):
     config = replace(TINY, frames=300, log_every=100, evaluate_every=150)
-    runs = train_seeds("breakout", config, [0, 1], workers=2, checkpoint_folder=tmp_path)
-    for seed, run in zip([0, 1], runs, strict=True):
+    # one worker takes the runs in turn: a run must not depend on the runs before it
+    runs = [("breakout", replace(config, target="lookahead-replicate"), 4), ("freeway", config, 1)]
+    runs += [("breakout", config, seed) for seed in (0, 1)]
+    trained = train_runs(runs, workers=1, checkpoint_folder=tmp_path)
+    assert [(run.game, run.seed) for run in trained] == [
+        ("breakout", 4),
+        ("freeway", 1),
+        ("breakout", 0),
+        ("breakout", 1),
+    ]
+    for seed, run in zip([0, 1], trained[2:], strict=True):
         here = train("breakout", config, seed)
-        assert run.seed == seed and run.episodes.equals(here.episodes) and run.gaps.equals(here.gaps)
+        assert run.episodes.equals(here.episodes) and run.gaps.equals(here.gaps)
         assert run.evaluations.equals(here.evaluations)
     assert len(list(tmp_path.glob("breakout-copy-seed*.pt"))) == 2
-    with pytest.raises(ValueError, match="seeds must be distinct"):
-        train_seeds("breakout", config, [0, 0])
-
-
-def test_a_run_does_not_depend_on_the_runs_before_it_in_its_process():
-    config = replace(TINY, frames=300, log_every=100, evaluate_every=150)
-    mixed = [
-        ("breakout", replace(config, target="lookahead-replicate"), 4),
-        ("freeway", config, 1),
-        ("breakout", config, 0),
-    ]
-    one_process = train_runs(mixed, workers=1)
-    alone = train("breakout", config, 0)
-    assert alone.episodes.equals(one_process[-1].episodes) and alone.gaps.equals(one_process[-1].gaps)
-    assert alone.evaluations.equals(one_process[-1].evaluations)
-    assert [run.game for run in one_process] == ["breakout", "freeway", "breakout"]
     with pytest.raises(ValueError, match="runs must be distinct"):
-        train_runs(mixed + mixed[:1])
-
-
-def test_the_return_curve_averages_the_episodes_of_each_span():
-    episodes = pd.DataFrame({"frame": [10, 40, 50, 95], "return": [1.0, 3.0, 5.0, 7.0]})
-    run = AgentRun("breakout", 0, replace(TINY, frames=100), episodes, pd.DataFrame(), pd.DataFrame())
-    curve = return_curve(run, 4)  # spans (0, 25], (25, 50], (50, 75], (75, 100]
-    assert curve.tolist() == [1.0, 4.0, 4.0, 7.0]
-    assert np.isnan(return_curve(replace(run, episodes=episodes.iloc[2:]), 4)[0])
+        train_runs(runs + runs[:1])
 
 
 def test_the_iqm_and_its_interval():

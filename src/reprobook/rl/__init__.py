@@ -5,5 +5,6 @@
 - :mod:`~reprobook.rl.games`: MinAtar's five games through gymnasium, seeded;
 - :mod:`~reprobook.rl.replay`: a uniform replay buffer in NumPy arrays;
 - :mod:`~reprobook.rl.dqn`: DQN with the hard, Polyak and Lookahead-Replicate targets, resumable;
+- :mod:`~reprobook.rl.experiment`: many runs in worker processes of one thread each;
 - :mod:`~reprobook.rl.stats`: the interquartile mean and its bootstrap interval across seeds.
 """

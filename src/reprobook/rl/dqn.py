@@ -126,11 +126,6 @@ class AgentRun:
     gaps: pd.DataFrame  # frame, function-space gap, parameter distance
     evaluations: pd.DataFrame  # frame of each evaluation, and the mean return of its episodes
 
-    def mean_return(self, window: int) -> float:
-        """Mean return of the last ``window`` episodes (NaN before any episode ends)."""
-        returns = self.episodes["return"].to_numpy()
-        return float(returns[-window:].mean()) if len(returns) else float("nan")
-
 
 class Agent:
     """The state of one run: networks, optimizers, replay, generators, the game and the logs."""

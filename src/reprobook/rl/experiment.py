@@ -1,4 +1,4 @@
-"""Runs across seeds, one process each, and the return curves they are compared by."""
+"""Many runs (games, settings, seeds) in worker processes of one thread each, resumable."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from reprobook.cache import content_key
@@ -50,35 +49,3 @@ def train_runs(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         return list(pool.map(_train_one, games, configs, seeds, checkpoints))
-
-
-def train_seeds(
-    game: str,
-    config: DQNConfig,
-    seeds: list[int],
-    workers: int = 1,
-    checkpoint_folder: str | Path | None = None,
-) -> list[AgentRun]:
-    """One run of ``config`` on ``game`` per seed, by :func:`train_runs`."""
-    check_game(game)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
-    return train_runs([(game, config, seed) for seed in seeds], workers, checkpoint_folder)
-
-
-def return_curve(run: AgentRun, bins: int) -> np.ndarray:
-    """Mean return of the episodes that ended in each of ``bins`` equal spans of frames.
-
-    A span in which no episode ended repeats the previous span's value (NaN before the first).
-    """
-    check_count("bins", bins)
-    edges = np.linspace(0, run.config.frames, bins + 1)
-    frames, returns = run.episodes["frame"].to_numpy(), run.episodes["return"].to_numpy()
-    which = np.clip(np.searchsorted(edges, frames, side="left") - 1, 0, bins - 1)
-    curve = np.full(bins, np.nan)
-    for b in range(bins):
-        if np.any(which == b):
-            curve[b] = returns[which == b].mean()
-        elif b > 0:
-            curve[b] = curve[b - 1]
-    return curve
