@@ -34,12 +34,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a variant reruns: every notebook and the library's tests (the book build, the
-# browser check and the smoke runs print no checked number, and the benchmarks measure time).
+# browser check, the smoke runs and the sweeps print no checked number, and the benchmarks measure time).
 TARGETS = [
     "chapters",
     "tests",
     "--ignore=tests/test_book.py",
     "--ignore=tests/test_runs.py",
+    "--ignore=tests/test_sweep.py",
     "--deselect=tests/test_cli.py::test_benchmarks_run_and_print_ratios",
 ]
 

@@ -136,3 +136,21 @@ def test_exercise_solutions_are_collapsed(html, browser):
                     .filter(c => !c.classList.contains('admonition-title') && c.tagName !== 'BUTTON')
                     .every(c => c.offsetHeight === 0));""")
         assert hidden and all(hidden), f"{page.name}: solutions must start collapsed: {hidden}"
+
+
+def test_sweeps_page_embeds_a_committed_sweep_and_its_chapter_shows_the_counts(html):
+    import pandas as pd
+
+    from reprobook.book.sweep_report import committed_robustness
+
+    page = (html / "book" / "sweeps.html").read_text()
+    assert "How often each claim’s recorded verdict holds" in page or "How often each claim's recorded" in page
+    images = re.findall(r'<img [^>]*src="([^"]+\.png)"', page)
+    assert len(images) >= 3 and all((html / "book" / src).resolve().is_file() for src in images)
+    chapter = ROOT / "chapters" / "prox24"
+    robustness = pd.read_csv(chapter / "sweeps" / "strength" / "robustness.csv")
+    assert set(robustness["claim"]) <= {c.id for c in load_claims(chapter / "claims.yml").claims}
+    index = (html / "chapters" / "prox24" / "index.html").read_text()
+    assert "recorded verdict held, across seeds" in index
+    for text in committed_robustness(chapter).values():
+        assert text.split(" (")[0] in index  # "30 of 30 runs"

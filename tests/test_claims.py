@@ -151,6 +151,22 @@ def test_ledger_fails_when_the_verdict_changes(tmp_path, capsys):
     assert "DIFFERS from claims.yml" in capsys.readouterr().out
 
 
+def test_ledger_writes_its_entries_as_json_where_the_environment_says(tmp_path, capsys, monkeypatch):
+    import json
+
+    from reprobook.book.claims import LEDGER_FILE_VARIABLE
+
+    ledger = ClaimsLedger.for_notebook("01_demo", profile="book", claims_file=write_claims(tmp_path))
+    ledger.record("fast-rate", -1.2)
+    monkeypatch.setenv(LEDGER_FILE_VARIABLE, str(tmp_path / "ledger.json"))
+    with pytest.raises(ClaimVerdictMismatch):  # a changed verdict still fails, after the data is written
+        ledger.report()
+    (entry,) = json.loads((tmp_path / "ledger.json").read_text())
+    assert entry["claim"] == "fast-rate" and entry["measured"] == -1.2
+    assert (entry["observed"], entry["recorded"], entry["enforced"]) == ("reproduced-in-direction", "reproduced", True)
+    assert parse_ledger(capsys.readouterr().out) == {"fast-rate": entry["measured_text"]}
+
+
 def test_ledger_does_not_judge_other_profiles(tmp_path, capsys):
     ledger = ClaimsLedger.for_notebook("01_demo", profile="smoke", claims_file=write_claims(tmp_path))
     ledger.record("fast-rate", 3.0)

@@ -108,6 +108,7 @@ def test_benchmarks_run_and_print_ratios():
     assert result.returncode == 0, result.stderr
     assert re.search(r"FBi-PG/Bi-PG +\d+\.\d\dx", result.stdout)
     assert re.search(r"lab-micro .* 2/1 threads +\d+\.\d\dx", result.stdout)
+    assert re.search(r"sweep/sequential throughput \d+\.\d\dx; overhead -?\d+\.\d\d s per run", result.stdout)
 
 
 def test_tables_print_in_one_fixed_format(capsys):

@@ -10,7 +10,9 @@ import papermill
 import pytest
 
 from conftest import CHAPTERS, NOTEBOOKS, ROOT
+from reprobook.book.claims import parse_ledger
 from reprobook.book.cli import main
+from reprobook.book.notebooks import read_ledger
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +36,9 @@ def test_smoke_profile_runs_every_notebook(chapter, tmp_path):
         assert len(injected) == 1 and 'profile = "smoke"' in injected[0].source
         ledger = executed.cells[-1].outputs[0].text
         assert "not judged at this profile" in ledger
+        stored = read_ledger(executed)  # the same ledger as data, for programs such as `reprobook sweep`
+        assert {e["claim"]: e["measured_text"] for e in stored} == parse_ledger(ledger)
+        assert all(e["profile"] == "smoke" and not e["enforced"] for e in stored)
 
 
 def test_overrides_make_a_custom_run(tmp_path):

@@ -40,20 +40,26 @@ fewer ``digits`` for it, never a looser test.
 
 from __future__ import annotations
 
+import json
 import math
 import operator
+import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from reprobook.atomic import atomic_write_text
 from reprobook.book.yaml_files import read_yaml
 
 VERDICTS = ("reproduced", "reproduced-in-direction", "not-reproduced")
 #: The verdict of a claim judged only at the ``paper`` profile that nobody has run yet (no GPU, no 7B model).
 NOT_RUN = "not-run"
 KINDS = ("reproduction", "sanity")
+#: When set in a notebook's kernel, :meth:`ClaimsLedger.report` also writes the ledger as JSON to this
+#: path, for programs (``reprobook run``, ``reprobook sweep``) that must never parse the printed text.
+LEDGER_FILE_VARIABLE = "REPROBOOK_LEDGER_FILE"
 COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 #: ``within``: |measured - paper_value| <= threshold, for a value the book should match (a figure's reading).
 WITHIN = "within"
@@ -333,18 +339,41 @@ class ClaimsLedger:
         missing = [cid for cid in self.claims if cid not in self.measured]
         if missing:
             raise ValueError(f"no value was recorded for claims {missing} of {self.notebook!r}")
+        entries = self.entries()
+        if os.environ.get(LEDGER_FILE_VARIABLE):
+            atomic_write_text(os.environ[LEDGER_FILE_VARIABLE], json.dumps(entries, indent=1) + "\n")
         mismatches = []
-        for claim in self.claims.values():
-            observed = claim.judge(self.measured[claim.id])
-            enforced = self.profile == claim.profile
-            print(format_ledger_entry(self.chapter, claim, self.measured[claim.id], observed, enforced))
-            if enforced and observed != claim.verdict:
-                mismatches.append(f"{claim.id}: observed {observed}, recorded {claim.verdict}")
+        for claim, entry in zip(self.claims.values(), entries):
+            print(format_ledger_entry(self.chapter, claim, entry["measured"], entry["observed"], entry["enforced"]))
+            if entry["enforced"] and entry["observed"] != claim.verdict:
+                mismatches.append(f"{claim.id}: observed {entry['observed']}, recorded {claim.verdict}")
         if mismatches:
             raise ClaimVerdictMismatch(
                 "verdicts differ from claims.yml (rerun at the book profile, then update "
                 "claims.yml with an honest reason if the result really changed): " + "; ".join(mismatches)
             )
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The ledger as data, one entry per claim: what :meth:`report` prints, for programs to read."""
+        return [
+            {
+                "chapter": self.chapter,
+                "notebook": self.notebook,
+                "claim": claim.id,
+                "kind": claim.kind,
+                "profile": self.profile,
+                "measured": self.measured[claim.id],
+                "measured_text": claim.measured_text(self.measured[claim.id]),
+                "compare": claim.test.compare,
+                "threshold": claim.test.threshold,
+                "paper_value": claim.paper_value,
+                "observed": claim.judge(self.measured[claim.id]),
+                "recorded": claim.verdict,
+                "recorded_at": claim.profile,
+                "enforced": self.profile == claim.profile,
+            }
+            for claim in self.claims.values()
+        ]
 
 
 def format_ledger_entry(chapter: str, claim: Claim, value: float, observed: str, enforced: bool) -> str:

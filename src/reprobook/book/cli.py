@@ -1,10 +1,11 @@
-"""The ``reprobook`` command: list, run, reproduce, scoreboard, student.
+"""The ``reprobook`` command: list, run, sweep, reproduce, scoreboard, student.
 
 Examples::
 
     reprobook list
     reprobook run fbipg --profile smoke
     reprobook run fbipg 01 --profile book -p iterations 5000 -p gammas "[1.5, 2.5]"
+    reprobook sweep prox24 02 --profile smoke --seeds 0-9 -p strength 0.003,0.01,0.03
     reprobook reproduce fbipg
     reprobook scoreboard
     reprobook student --output student
@@ -13,6 +14,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from reprobook.book.chapters import find_book_root, get_chapter, list_chapters
 from reprobook.book.notebooks import default_parameters, execute, reproduce, student_copy
 from reprobook.book.profiles import CUSTOM_PROFILE, PROFILE_NAMES, ParameterError, load_profiles
 from reprobook.book.scoreboard import SCOREBOARD_PAGE, render_scoreboard
+from reprobook.book.sweep import code_version, parse_seeds, plan_sweep, run_sweep, split_values
+from reprobook.book.sweep_report import write_report
 
 
 def command_list(args: argparse.Namespace) -> int:
@@ -80,6 +84,35 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_sweep(args: argparse.Namespace) -> int:
+    chapter = get_chapter(args.chapter, args.root)
+    notebooks = [chapter.resolve_notebook(args.notebook)] if args.notebook else chapter.notebooks()
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be a positive number of worker processes, got {args.workers}")
+    grid = {name: split_values(text) for name, text in args.parameter}
+    runs = plan_sweep(chapter, notebooks, args.profile, parse_seeds(args.seeds), grid)
+    name = args.notebook and notebooks[0][:2]
+    output = (
+        args.output or args.root / "_sweeps" / "-".join(filter(None, [chapter.slug, name, args.profile]))
+    ).resolve()
+    print(f"sweeping {chapter.slug} ({', '.join(notebooks)}) into {output}")
+    records = run_sweep(runs, chapter.folder, output, scheduler=args.scheduler, workers=args.workers)
+    settings = {
+        "chapter": chapter.slug,
+        "notebooks": notebooks,
+        "profile": args.profile,
+        "seeds": args.seeds,
+        "grid": grid,
+        "code_version": {name: code_version(chapter, name) for name in notebooks},
+        "command": "reprobook " + shlex.join(args.arguments),
+    }
+    print(f"wrote {write_report(output, settings, records)}")
+    failed = [record for record in records if record["status"] != "ok"]
+    if failed:
+        print(f"{len(failed)} of {len(records)} runs failed; their notebooks and errors are in {output / 'runs'}")
+    return 1 if failed else 0
+
+
 def command_reproduce(args: argparse.Namespace) -> int:
     chapters = [get_chapter(args.chapter, args.root)] if args.chapter else list_chapters(args.root)
     for chapter in chapters:
@@ -133,6 +166,18 @@ def command_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_notebook_arguments(command, profile: str, metavar: tuple[str, str], parameter_help: str) -> None:
+    """The chapter, the notebook, the profile and the repeatable ``-p`` of ``run`` and ``sweep``."""
+    command.add_argument("chapter", help="chapter slug, e.g. fbipg")
+    command.add_argument("notebook", nargs="?", help="one notebook: its name, number (01) or prefix (default: all)")
+    command.add_argument(
+        "--profile", choices=PROFILE_NAMES, default=profile, help=f"named parameter set (default: {profile})"
+    )
+    command.add_argument(
+        "-p", "--parameter", nargs=2, action="append", default=[], metavar=metavar, help=parameter_help + "; repeatable"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reprobook", description="Efficient Learning, Reproduced: run and check the book."
@@ -146,21 +191,25 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=command_list)
 
     run = commands.add_parser("run", help="run a chapter (or one notebook) with papermill into _runs/")
-    run.add_argument("chapter", help="chapter slug, e.g. fbipg")
-    run.add_argument("notebook", nargs="?", help="one notebook: its name, number (01) or prefix")
-    run.add_argument("--profile", choices=PROFILE_NAMES, default="book", help="named parameter set (default: book)")
-    run.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help='override one parameter (YAML value: 3, 0.5, "[1, 2]"); repeatable',
-    )
+    _add_notebook_arguments(run, "book", ("NAME", "VALUE"), 'override one parameter (YAML value: 3, 0.5, "[1, 2]")')
     run.add_argument("--output", type=Path, help="folder for executed notebooks (default: _runs/<chapter>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=command_run)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a notebook over seeds and parameter values on a Dask cluster, and report each claim's robustness",
+    )
+    _add_notebook_arguments(
+        sweep, "smoke", ("NAME", "VALUES"), 'sweep one parameter over comma-separated values (0.1,0.3 or "[1, 2],[3]")'
+    )
+    sweep.add_argument("--seeds", default="0", help="seeds: a range or a list, such as 0-9 or 0,3,5 (default: 0)")
+    sweep.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
+    sweep.add_argument("--workers", type=int, help="local workers, one thread each (default: one per core)")
+    sweep.add_argument(
+        "--output", type=Path, help="the sweep's folder (default: _sweeps/<chapter>-<notebook>-<profile>)"
+    )
+    sweep.set_defaults(handler=command_sweep)
 
     again = commands.add_parser("reproduce", help="re-execute committed notebooks in place at the book profile")
     again.add_argument("chapter", nargs="?", help="chapter slug (default: every chapter)")
@@ -190,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         args.root = find_book_root(args.root)
         return args.handler(args)

@@ -7,8 +7,11 @@ holds the same cells with the outputs the book renders and nbval checks.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +21,11 @@ import papermill
 from traitlets.config import Config
 
 from reprobook.atomic import atomic_write_text
+from reprobook.book.claims import LEDGER_FILE_VARIABLE
 
 KERNEL = "python3"
+#: Where an executed notebook keeps its claims ledger as data: ``notebook.metadata[METADATA_KEY]["ledger"]``.
+METADATA_KEY = "reprobook"
 SOLUTION_TAG = "solution"
 INJECTED_TAG = "injected-parameters"
 
@@ -59,22 +65,51 @@ def execute(
     partial notebook there, error included. The kernel is reached through Unix
     sockets in a private temporary folder (where the system has them), not over
     TCP on localhost: nothing else on the machine can talk to it.
+
+    The claims ledger the notebook reports is stored, as data, in the executed
+    notebook's metadata (read it back with :func:`read_ledger`).
     """
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
     with tempfile.TemporaryDirectory() as folder:
         unexecuted = Path(folder) / source.with_suffix(".ipynb").name
+        ledger_file = Path(folder) / "ledger.json"
         nbformat.write(notebook, unexecuted)
-        return papermill.execute_notebook(
-            str(unexecuted),
-            str(output),
-            parameters=parameters or {},
-            cwd=str(cwd),
-            kernel_name=KERNEL,
-            progress_bar=progress,
-            log_output=False,
-            config=_kernel_transport(Path(folder)),
-        )
+        with _kernel_environment({LEDGER_FILE_VARIABLE: str(ledger_file)}):
+            executed = papermill.execute_notebook(
+                str(unexecuted),
+                str(output),
+                parameters=parameters or {},
+                cwd=str(cwd),
+                kernel_name=KERNEL,
+                progress_bar=progress,
+                log_output=False,
+                config=_kernel_transport(Path(folder)),
+            )
+        if ledger_file.is_file():
+            executed.metadata[METADATA_KEY] = {"ledger": json.loads(ledger_file.read_text())}
+            atomic_write_text(output, nbformat.writes(executed) + "\n")
+    return executed
+
+
+def read_ledger(notebook: nbformat.NotebookNode) -> list[dict[str, Any]] | None:
+    """The claims ledger an executed notebook stored (one dict per claim), or None if it has none."""
+    return notebook.metadata.get(METADATA_KEY, {}).get("ledger")
+
+
+@contextmanager
+def _kernel_environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the kernel papermill starts (it inherits this process's)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _kernel_transport(folder: Path) -> Config:
@@ -85,8 +120,9 @@ def _kernel_transport(folder: Path) -> Config:
 
 
 def clean(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop papermill's metadata and timings, and number the cell ids, so reruns diff cleanly."""
+    """Drop papermill's metadata and timings and the ledger's data, and number the cell ids, so reruns diff cleanly."""
     notebook.metadata.pop("papermill", None)
+    notebook.metadata.pop(METADATA_KEY, None)
     for index, cell in enumerate(notebook.cells):
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)

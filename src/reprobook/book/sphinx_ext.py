@@ -1,7 +1,9 @@
 """Sphinx directives the book's pages use, so that tables are generated, never copied.
 
 - ``{claims-table}`` in ``chapters/<slug>/index.md``: the chapter's claims, the
-  paper's value, this book's value, the test and the verdict with its reason.
+  paper's value, this book's value, the test and the verdict with its reason; where the
+  chapter has committed sweeps (``sweeps/*/robustness.csv``), how often each recorded
+  verdict held across their seeds.
 - ``{rerun-box}``: the exact commands to rerun the chapter, with its notebooks'
   parameters, their defaults and the smoke values.
 """
@@ -18,6 +20,7 @@ from reprobook.book.chapters import Chapter
 from reprobook.book.notebooks import default_parameters
 from reprobook.book.profiles import load_profiles
 from reprobook.book.scoreboard import chapter_rows, one_line
+from reprobook.book.sweep_report import SWEEPS_FOLDER, committed_robustness
 
 
 def _chapter_of(directive: SphinxDirective) -> Chapter:
@@ -37,11 +40,15 @@ class ClaimsTable(SphinxDirective):
     """The chapter's claims: a table of verdicts, then how each claim is measured."""
 
     def run(self) -> list[nodes.Node]:
-        rows = chapter_rows(_chapter_of(self))
+        chapter = _chapter_of(self)
+        rows = chapter_rows(chapter)
+        for path in sorted((chapter.folder / SWEEPS_FOLDER).glob("*/*.csv")):
+            self.env.note_dependency(str(path))
+        robust = committed_robustness(chapter.folder)
         lines = [
             "```{list-table}",
             ":header-rows: 1",
-            ":widths: 46 14 18 22",
+            f":widths: {'36 12 16 16 20' if robust else '46 14 18 22'}",
             ":class: claims-table",
             "",
             "* - claim (in the paper's terms)",
@@ -49,6 +56,8 @@ class ClaimsTable(SphinxDirective):
             "  - this book",
             "  - verdict",
         ]
+        if robust:
+            lines.append("  - recorded verdict held, across seeds ({doc}`sweeps </book/sweeps>`)")
         for row in rows:
             claim = row.claim
             label = " *(sanity check)*" if claim.kind == "sanity" else ""
@@ -58,6 +67,8 @@ class ClaimsTable(SphinxDirective):
                 f"  - `{row.measured}` (test: `{claim.test_text()}`)",
                 f"  - **{claim.verdict}**",
             ]
+            if robust:
+                lines.append(f"  - {robust.get(claim.id, 'not swept')}")
         lines += ["```", "", "How each claim is measured, and why its verdict is what it is:", ""]
         for row in rows:
             claim = row.claim

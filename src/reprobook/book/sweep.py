@@ -1,0 +1,227 @@
+"""Sweeps: a notebook run at many seeds and parameter values, on a Dask cluster.
+
+``reprobook sweep`` plans the Cartesian product of seeds and parameter values,
+validates every combination with the chapter's ``profiles.yml`` before any run
+starts, and executes each combination as a papermill run on a Dask
+``distributed`` cluster: by default a ``LocalCluster`` with one single-threaded
+worker per core, or any cluster whose scheduler address is given.
+
+Each run lives in ``<output>/runs/<key>/`` (the executed notebook and ``run.json``,
+its record). The key hashes the chapter, notebook, parameters, seed and the code
+version, so a rerun of the same sweep skips the runs already done. A failed run
+keeps its partial notebook and its error and does not stop the others; a worker
+that dies is retried once (Dask's ``allowed-failures``), then its run is recorded
+as failed. :mod:`reprobook.book.sweep_report` turns the records into the report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from papermill.exceptions import PapermillExecutionError
+
+import reprobook
+from reprobook.atomic import atomic_write_text
+from reprobook.book.chapters import Chapter
+from reprobook.book.notebooks import execute, read_ledger
+from reprobook.book.profiles import CUSTOM_PROFILE, ParameterError, load_profiles
+
+#: Parameters a sweep sets itself: the seed comes from ``--seeds``, the profile is always ``custom``.
+RESERVED = ("seed", "profile")
+RECORD_FILE = "run.json"
+NOTEBOOK_FILE = "notebook.ipynb"
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One papermill run of a sweep: a notebook, the swept values and a seed."""
+
+    chapter: str
+    notebook: str
+    seed: int
+    swept: dict[str, Any]
+    parameters: dict[str, Any]
+    key: str
+
+    def label(self) -> str:
+        values = "".join(f" {name}={value!r}" for name, value in self.swept.items())
+        return f"{self.notebook} seed={self.seed}{values}"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"``, ``"0,3,5"`` or ``"0-4,7"`` as a sorted list of distinct seeds."""
+    seeds: set[int] = set()
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            low, high = int(first), int(last or first)
+            if low < 0 or high < low:
+                raise ValueError
+            seeds.update(range(low, high + 1))
+    except ValueError:
+        raise ParameterError(
+            f"--seeds must be seeds >= 0 as a range or a list, such as 0-9 or 0,3,5; got {text!r}"
+        ) from None
+    return sorted(seeds)
+
+
+def split_values(text: str) -> list[str]:
+    """Split ``"1,2,3"`` or ``"[1, 2],[3, 4]"`` at the commas outside brackets."""
+    values, depth, current = [], 0, ""
+    for character in text:
+        depth += {"[": 1, "]": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+        else:
+            current += character
+    values.append(current.strip())
+    if depth != 0 or not all(values):
+        raise ParameterError(f"the values {text!r} must be a comma-separated list, such as 0.1,0.3 or [1,2],[3]")
+    return values
+
+
+def code_version(chapter: Chapter, notebook: str) -> str:
+    """A hash of what a run's result depends on: the library's source and the chapter's notebook and YAML files."""
+    library = Path(reprobook.__file__).parent
+    files = [
+        *sorted(library.rglob("*.py")),
+        chapter.source(notebook),
+        chapter.profiles_file,
+        chapter.claims_file,
+    ]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def plan_sweep(
+    chapter: Chapter, notebooks: list[str], profile: str, seeds: list[int], grid: dict[str, list[str]]
+) -> list[SweepRun]:
+    """Every run of the sweep, each validated by the profile machinery; a bad value fails here, naming it.
+
+    ``grid`` maps a parameter to its values as command-line text. Runs use the named
+    ``profile``'s values, then the swept values and the seed, under the ``custom``
+    profile, so that no run fails on a verdict: the report compares them instead.
+    """
+    if not seeds:
+        raise ParameterError("--seeds must name at least one seed")
+    profiles = load_profiles(chapter.profiles_file)
+    runs = []
+    for notebook in notebooks:
+        spec = profiles[notebook]
+        for name in grid:
+            if name in RESERVED:
+                raise ParameterError(f"-p {name}: a sweep sets {name!r} itself (use --seeds for seeds)")
+        choices = {name: [spec.parse(name, text) for text in texts] for name, texts in grid.items()}
+        base = spec.profile_values(profile)
+        version = code_version(chapter, notebook)
+        for values in itertools.product(*choices.values()):
+            swept = dict(zip(choices, values))
+            for seed in seeds:
+                parameters = spec.validate({**base, **swept, "seed": seed, "profile": CUSTOM_PROFILE})
+                identity = [chapter.slug, notebook, sorted(parameters.items()), seed, version]
+                key = hashlib.sha256(json.dumps(identity, default=repr).encode()).hexdigest()[:16]
+                runs.append(SweepRun(chapter.slug, notebook, seed, swept, parameters, key))
+    return runs
+
+
+def run_folder(output: Path, run: SweepRun) -> Path:
+    return output / "runs" / run.key
+
+
+def read_record(output: Path, run: SweepRun) -> dict[str, Any] | None:
+    """The record of a run written by an earlier or the current sweep, or None."""
+    path = run_folder(output, run) / RECORD_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_record(output: Path, run: SweepRun, status: str, seconds: float, error: str | None, ledger) -> dict:
+    """Write (atomically) and return the record of one run."""
+    record = {**asdict(run), "status": status, "seconds": round(seconds, 1), "error": error, "ledger": ledger}
+    atomic_write_text(run_folder(output, run) / RECORD_FILE, json.dumps(record, indent=1, default=repr) + "\n")
+    return record
+
+
+def execute_run(run: SweepRun, chapter_folder: Path, output: Path) -> dict[str, Any]:
+    """Execute one run with papermill (on a worker) and record it; a failing notebook is recorded, not raised."""
+    folder = run_folder(output, run)
+    folder.mkdir(parents=True, exist_ok=True)
+    notebook = folder / NOTEBOOK_FILE
+    clock = time.perf_counter()
+    try:
+        executed = execute(
+            chapter_folder / f"{run.notebook}.py", notebook, chapter_folder, run.parameters, progress=False
+        )
+    except PapermillExecutionError as error:
+        message = f"{error.ename} in cell {error.exec_count}: {error.evalue}"
+        return write_record(output, run, "failed", time.perf_counter() - clock, message, None)
+    except Exception as error:  # the kernel died or could not start: still one failed run among many
+        message = f"{type(error).__name__}: {error}"
+        return write_record(output, run, "failed", time.perf_counter() - clock, message, None)
+    ledger = read_ledger(executed)
+    if ledger is None:
+        return write_record(output, run, "failed", time.perf_counter() - clock, "the notebook reported no ledger", None)
+    return write_record(output, run, "ok", time.perf_counter() - clock, None, ledger)
+
+
+def default_workers() -> int:
+    """One single-threaded worker per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run_sweep(
+    runs: list[SweepRun],
+    chapter_folder: Path,
+    output: Path,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    task: Callable[[SweepRun, Path, Path], dict] = execute_run,
+    progress: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Run what is not done yet on a Dask cluster and return every run's record, in plan order.
+
+    ``scheduler`` is the address of a running cluster (``tcp://host:8786``); without it a
+    ``LocalCluster`` of ``workers`` single-threaded worker processes starts and stops here.
+    """
+    from dask import config
+    from dask.distributed import Client, KilledWorker, LocalCluster, as_completed
+
+    records = {run.key: read_record(output, run) for run in runs}
+    todo = [run for run in runs if (records[run.key] or {}).get("status") != "ok"]
+    progress(f"{len(runs)} runs: {len(runs) - len(todo)} already done, {len(todo)} to run")
+    if not todo:
+        return [records[run.key] for run in runs]
+    settings = {"distributed.scheduler.allowed-failures": 1, "distributed.scheduler.worker-saturation": 1.0}
+    with config.set(settings):
+        cluster = None
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, dashboard_address=":0")
+        try:
+            with Client(scheduler or cluster) as client:
+                futures = {
+                    client.submit(task, run, chapter_folder, output, key=f"run-{run.key}", pure=False): run
+                    for run in todo
+                }
+                for done, future in enumerate(as_completed(futures), start=1):
+                    run = futures[future]
+                    try:
+                        record = future.result()
+                    except KilledWorker:
+                        record = write_record(output, run, "failed", 0.0, "the worker died twice running it", None)
+                    records[run.key] = record
+                    shown = "ok" if record["status"] == "ok" else f"FAILED: {record['error']}"
+                    progress(f"[{done}/{len(todo)}] {run.label()}: {shown} ({record['seconds']:.0f} s)")
+        finally:
+            if cluster is not None:
+                cluster.close()
+    return [records[run.key] for run in runs]
