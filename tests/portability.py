@@ -12,6 +12,8 @@ offers. Every variant must pass.
 - MKL, PyTorch's BLAS on x86: its instruction set (``MKL_ENABLE_INSTRUCTIONS``) and its
   conditional-reproducibility mode (``MKL_CBWR``), which fixes the code path it takes;
 - NumPy's dispatched SIMD loops (``NPY_DISABLE_CPU_FEATURES``);
+- oneDNN's instruction set (``ONEDNN_MAX_CPU_ISA``), which PyTorch uses for some element-wise
+  functions, such as GELU, and for convolutions;
 - a second thread count for the BLAS and OpenMP pools, which every notebook and test
   should pin to one thread (code that does not would change its results here); the
   ``no-simd`` variant runs with two threads.
@@ -69,6 +71,7 @@ def variants() -> dict[str, dict[str, str]]:
         "no-simd": {
             "ATEN_CPU_CAPABILITY": "default",
             "NPY_DISABLE_CPU_FEATURES": numpy_features(lambda name: False),
+            "ONEDNN_MAX_CPU_ISA": "SSE41",
             "OMP_NUM_THREADS": "2",
             "OPENBLAS_NUM_THREADS": "2",
             "MKL_NUM_THREADS": "2",
@@ -81,9 +84,14 @@ def variants() -> dict[str, dict[str, str]]:
             "MKL_ENABLE_INSTRUCTIONS": "AVX2",
             "MKL_CBWR": "AVX2",
             "NPY_DISABLE_CPU_FEATURES": without_avx512,
+            "ONEDNN_MAX_CPU_ISA": "AVX2",
         }
     if x86 and "avx512f" in cpu_flags() and native_capability() != "AVX512":
-        found["avx512"] = {"ATEN_CPU_CAPABILITY": "avx512", "MKL_ENABLE_INSTRUCTIONS": "AVX512"}
+        found["avx512"] = {
+            "ATEN_CPU_CAPABILITY": "avx512",
+            "MKL_ENABLE_INSTRUCTIONS": "AVX512",
+            "ONEDNN_MAX_CPU_ISA": "AVX512_CORE",
+        }
     return found
 
 

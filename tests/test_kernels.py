@@ -1,5 +1,7 @@
 """The portable kernels are selected only before torch is imported, and then used."""
 
+import os
+import platform
 import subprocess
 import sys
 
@@ -23,3 +25,24 @@ def test_a_fresh_process_runs_the_scalar_kernels():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "True"
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="oneDNN's x86 instruction sets")
+def test_onednn_runs_its_sse41_kernels_whatever_the_cpu_has():
+    """oneDNN picks its kernels by the CPU (AVX-512 on one machine, AVX2 on another: other rounding
+    of GELU and of convolutions); with the portable kernels, it must log only SSE4.1 kernels."""
+    code = (
+        "from reprobook.kernels import use_portable_kernels\n"
+        "use_portable_kernels()\n"
+        "import torch\n"
+        "torch.manual_seed(0)\n"
+        "with torch.no_grad():\n"
+        "    torch.nn.functional.gelu(torch.randn(1, 4, 64))\n"
+        "x = torch.randn(8, 4, 10, 10, requires_grad=True)\n"
+        "torch.nn.Conv2d(4, 16, 3)(x).sum().backward()\n"
+    )
+    environment = {**os.environ, "ONEDNN_VERBOSE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
+    kernels = {line.split(",")[6] for line in result.stdout.splitlines() if ",primitive,exec,cpu," in line}
+    assert any("sse41" in kernel for kernel in kernels), kernels
+    assert not [kernel for kernel in kernels if "avx" in kernel], kernels

@@ -5,10 +5,13 @@ policy and then runs it in closed loop cannot: vector kernels (AVX2, AVX-512) an
 library sum in different orders on different CPUs, the last-bit differences grow over a
 thousand training steps, and a rollout turns a slightly different policy into another
 outcome, a success instead of a failure. Such a notebook calls :func:`use_portable_kernels`
-before anything imports PyTorch: PyTorch then runs its scalar kernels, and Intel's math
-library its conditional numerical reproducibility mode: neither depends on the CPU's vector
-extensions, so the bits are the same with and without AVX2 (checked by the book's no-SIMD
-test variant), at up to twice the time.
+before anything imports PyTorch: PyTorch then runs its scalar kernels, Intel's math library
+its conditional numerical reproducibility mode, and oneDNN (which PyTorch calls for some
+element-wise functions, such as GELU, and for convolutions) its SSE4.1 kernels, which every
+x86-64 CPU of the last fifteen years runs. None of them then depends on the CPU's vector
+extensions, so the bits are the same with and without AVX2 and AVX-512 (checked by the book's
+no-SIMD test variant and by ``tests/test_kernels.py``), at up to twice the time. The settings
+are environment variables, so processes the notebook starts inherit them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 
-PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
+PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41"}
 
 
 def use_portable_kernels() -> None:
