@@ -12,7 +12,7 @@ import pytest
 from conftest import CHAPTERS, NOTEBOOKS, ROOT
 from reprobook.book.claims import parse_ledger
 from reprobook.book.cli import main
-from reprobook.book.notebooks import read_ledger
+from reprobook.book.notebooks import printed_text, read_ledger
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +34,7 @@ def test_smoke_profile_runs_every_notebook(chapter, tmp_path):
         executed = nbformat.read(output, as_version=4)
         injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
         assert len(injected) == 1 and 'profile = "smoke"' in injected[0].source
-        # the kernel may send the printed ledger in several stream chunks
-        ledger = "".join(o.text for o in executed.cells[-1].outputs if o.output_type == "stream")
+        ledger = printed_text(executed)
         assert "not judged at this profile" in ledger
         stored = read_ledger(executed)  # the same ledger as data, for programs such as `reprobook sweep`
         assert {e["claim"]: e["measured_text"] for e in stored} == parse_ledger(ledger)

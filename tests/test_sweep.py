@@ -18,7 +18,7 @@ import pytest
 from reprobook.book.chapters import Chapter
 from reprobook.book.claims import parse_ledger
 from reprobook.book.cli import main
-from reprobook.book.notebooks import read_ledger
+from reprobook.book.notebooks import printed_text, read_ledger
 from reprobook.book.sweep import (
     NOTEBOOK_FILE,
     code_version,
@@ -128,7 +128,7 @@ def test_a_sweep_records_every_run_and_its_table_matches_the_ledgers(demo, tmp_p
         record = json.loads((run_folder(output, run) / "run.json").read_text())
         executed = nbformat.read(run_folder(output, run) / NOTEBOOK_FILE, as_version=4)
         assert record["ledger"] == read_ledger(executed)  # the ledger the notebook stored as data
-        printed = parse_ledger("".join(o.text for o in executed.cells[-1].outputs if o.output_type == "stream"))
+        printed = parse_ledger(printed_text(executed))
         assert printed == {"below-one": record["ledger"][0]["measured_text"]}
         assert record["parameters"] == {"profile": "custom", "scale": run.swept["scale"], "seed": run.seed}
     counts = pd.read_csv(output / "robustness.csv")

@@ -92,6 +92,17 @@ def execute(
     return executed
 
 
+def printed_text(notebook: nbformat.NotebookNode) -> str:
+    """Everything the notebook's code cells printed, in order (a kernel may split one print in chunks)."""
+    return "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "stream"
+    )
+
+
 def read_ledger(notebook: nbformat.NotebookNode) -> list[dict[str, Any]] | None:
     """The claims ledger an executed notebook stored (one dict per claim), or None if it has none."""
     return notebook.metadata.get(METADATA_KEY, {}).get("ledger")

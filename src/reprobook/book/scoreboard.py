@@ -9,6 +9,7 @@ import nbformat
 
 from reprobook.book.chapters import Chapter, find_book_root, list_chapters
 from reprobook.book.claims import NOT_RUN, VERDICTS, Claim, load_claims, parse_ledger
+from reprobook.book.notebooks import printed_text
 
 SCOREBOARD_PAGE = Path("book") / "scoreboard.md"
 
@@ -31,14 +32,7 @@ def measured_values(chapter: Chapter, notebook: str) -> dict[str, str]:
     path = chapter.notebook(notebook)
     if not path.is_file():
         return {}
-    text = "".join(
-        output.get("text", "")
-        for cell in nbformat.read(path, as_version=4).cells
-        if cell.cell_type == "code"
-        for output in cell.outputs
-        if output.output_type == "stream"
-    )
-    return parse_ledger(text)
+    return parse_ledger(printed_text(nbformat.read(path, as_version=4)))
 
 
 def chapter_rows(chapter: Chapter) -> list[ScoreRow]:
