@@ -34,15 +34,61 @@ def pytest_configure(config):
     threadpool_limits(limits=1)
 
 
+def test_kind(nodeid: str) -> str:
+    """What a test checks, for the time report: a notebook under nbval, a smoke run, the book, or a unit."""
+    path = nodeid.split("::")[0]
+    if path.endswith(".ipynb"):
+        return "nbval"
+    return {"tests/test_runs.py": "smoke", "tests/test_book.py": "book"}.get(path, "unit")
+
+
+SCHEDULE_ORDER = ("nbval", "smoke", "unit", "book")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Schedule the suite for `make test`'s workers (``--dist loadgroup``).
+
+    A file's tests stay on one worker (a notebook's cells share one kernel; a module's fixtures
+    are built once), except in modules marked ``spread``, whose tests are independent runs of a
+    minute or less that any worker may take. The longest kinds are handed out first (the
+    notebooks under nbval), so that the short ones fill in at the end. The notebooks are marked
+    ``portability``, as are the tests of kernels and threads: what `make portability` reruns.
+    """
+    for item in items:
+        if test_kind(item.nodeid) == "nbval":  # every checked output must hold on every CPU
+            item.add_marker(pytest.mark.portability)
+        if item.get_closest_marker("spread") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    items.sort(key=lambda item: SCHEDULE_ORDER.index(test_kind(item.nodeid)))
+
+
 def pytest_terminal_summary(terminalreporter):
-    """The slowest files (a notebook under nbval, a test module), their tests' times summed."""
+    """The slowest files (a notebook under nbval, a test module) and the time of each kind of test."""
     seconds = defaultdict(float)
     for reports in terminalreporter.stats.values():
         for report in reports:
-            if hasattr(report, "duration") and hasattr(report, "nodeid") and report.nodeid:
+            if getattr(report, "duration", None) is not None and getattr(report, "nodeid", None):
                 seconds[report.nodeid.split("::")[0]] += report.duration
     if not seconds:
         return
     terminalreporter.section("slowest files (seconds, summed over their tests)")
     for path, total in sorted(seconds.items(), key=lambda item: -item[1])[:SLOWEST_SHOWN]:
         terminalreporter.write_line(f"{total:8.1f}  {path}")
+    kinds = defaultdict(float)
+    for path, total in seconds.items():
+        kinds[test_kind(path)] += total
+    terminalreporter.section("time per kind of test (seconds, summed over the workers)")
+    for kind in SCHEDULE_ORDER:
+        terminalreporter.write_line(f"{kinds[kind]:8.1f}  {kind}")
+    terminalreporter.write_line(f"{sum(kinds.values()):8.1f}  total")
+    smoke = sorted(
+        (value, name)
+        for report in terminalreporter.stats.get("passed", [])
+        for name, value in getattr(report, "user_properties", [])
+        if name.startswith("smoke ")
+    )
+    if smoke:
+        terminalreporter.section("smoke runs: each notebook's own work (seconds in its cells, kernel start excluded)")
+        for value, name in reversed(smoke):
+            terminalreporter.write_line(f"{value:8.1f}  {name.removeprefix('smoke ')}")

@@ -27,6 +27,37 @@ def test_list_shows_chapters_notebooks_and_parameters(capsys):
     assert "    model = 'lab-tiny' (smoke: 'lab-micro'; paper: '~/models/Llama-2-7b-hf')" in printed
 
 
+@pytest.mark.parametrize("command", ["--help", "list"])
+def test_help_and_list_import_no_heavy_library(command):
+    """They answer in well under a second: the libraries a run needs are imported by the run."""
+    import subprocess
+    import sys
+
+    heavy = ["torch", "transformers", "pandas", "matplotlib", "papermill", "distributed", "scipy"]
+    script = f"""
+import sys
+from reprobook.book.cli import main
+try:
+    main([{command!r}])
+except SystemExit:
+    pass
+print(sorted(m for m in {heavy!r} if m in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_every_name_a_package_exports_can_be_imported():
+    """The packages import their names on first use (lazy_loader): each must resolve."""
+    import importlib
+
+    for package in ("book", "optim", "secondorder", "sparse", "design", "alignment"):
+        module = importlib.import_module(f"reprobook.{package}")
+        for name in module.__all__:
+            assert getattr(module, name) is not None, f"reprobook.{package}.{name}"
+
+
 def test_committed_scoreboard_is_current():
     assert (ROOT / SCOREBOARD_PAGE).read_text() == render_scoreboard(ROOT), "run `reprobook scoreboard`"
 

@@ -223,6 +223,7 @@ class ExpertOnSomeTasks:
         return self.experts[task].get_action(history[-1]) if task in self.experts else np.zeros(4)
 
 
+@pytest.mark.portability  # compares a run in worker processes with one in this process
 @pytest.mark.filterwarnings("ignore:Constant:UserWarning")  # the experts' own notice
 def test_tasks_evaluated_in_worker_processes_give_the_serial_rates(sequence):
     tasks = ["reach-v3", "drawer-close-v3", "button-press-topdown-v3"]

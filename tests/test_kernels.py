@@ -9,6 +9,9 @@ import pytest
 
 from reprobook.kernels import use_portable_kernels
 
+# The portability variants rerun this module: it checks which kernels run (tests/portability.py).
+pytestmark = pytest.mark.portability
+
 
 def test_too_late_once_torch_is_imported():
     import torch  # noqa: F401  (the test process has torch already)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import NOTEBOOKS, ROOT, notebook_id
-from reprobook.book.notebooks import pair_differences
+from reprobook.book.notebooks import default_parameters, pair_differences
 
 
 @pytest.mark.parametrize("item", NOTEBOOKS, ids=notebook_id)
@@ -20,6 +20,16 @@ def test_py_and_ipynb_hold_the_same_cells(item):
     assert not differences, "the pair is out of sync; edit the .py, then run `make reproduce`:\n" + "\n".join(
         differences
     )
+
+
+@pytest.mark.parametrize("item", NOTEBOOKS, ids=notebook_id)
+def test_parameters_found_by_their_marker_line_are_those_jupytext_reads(item):
+    chapter, name = item
+    source = chapter.source(name)
+    cells = [c for c in jupytext.read(source).cells if "parameters" in c.metadata.get("tags", [])]
+    namespace = {}
+    exec(cells[0].source, {}, namespace)
+    assert default_parameters(source) == namespace
 
 
 @pytest.mark.parametrize("item", NOTEBOOKS, ids=notebook_id)

@@ -215,6 +215,7 @@ def test_the_launch_script_writes_the_pruned_model_its_masks_and_log(tmp_path):
     assert (output / "checkpoint" / CHECKPOINT).is_file()
 
 
+@pytest.mark.portability  # compares a run in worker processes with one in this process
 def test_two_processes_learn_the_mask_of_one_with_the_same_global_batch(tmp_path):
     """Data-parallel through torch.distributed (gloo on the CPU), as ``accelerate launch`` runs it on GPUs."""
     arguments = ["--model", "lab-micro", "--sequences", "8", "--length", "32", "--lam", "1.0", "--batch", "2"]

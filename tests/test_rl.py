@@ -264,6 +264,7 @@ def test_bad_dqn_settings_are_named(keyword, value, message):
         DQNConfig(**{keyword: value})
 
 
+@pytest.mark.portability  # compares a run in worker processes with one in this process
 def test_runs_in_worker_processes_equal_runs_in_this_one(tmp_path):
     config = replace(TINY, frames=300, log_every=100, evaluate_every=150)
     # one worker takes the runs in turn: a run must not depend on the runs before it

@@ -12,9 +12,10 @@ import pytest
 from conftest import CHAPTERS, NOTEBOOKS, ROOT
 from reprobook.book.claims import parse_ledger
 from reprobook.book.cli import main
-from reprobook.book.notebooks import printed_text, read_ledger
+from reprobook.book.notebooks import execution_seconds, printed_text, read_ledger
 
-pytestmark = pytest.mark.slow
+# Each test is a run of its own: any worker may take it (tests/conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.spread]
 
 
 def reprobook(*args: str) -> subprocess.CompletedProcess:
@@ -24,7 +25,7 @@ def reprobook(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)
-def test_smoke_profile_runs_every_notebook(chapter, tmp_path):
+def test_smoke_profile_runs_every_notebook(chapter, tmp_path, record_property):
     result = reprobook("run", chapter.slug, "--profile", "smoke", "--quiet", "--output", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "WARNING" not in result.stderr, "the kernel's warnings must not reach the reader's terminal"
@@ -32,6 +33,7 @@ def test_smoke_profile_runs_every_notebook(chapter, tmp_path):
         output = tmp_path / f"{name}-smoke.ipynb"
         assert f"wrote {output}" in result.stdout
         executed = nbformat.read(output, as_version=4)
+        record_property(f"smoke {chapter.slug}/{name}", execution_seconds(executed))  # for the time report
         injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
         assert len(injected) == 1 and 'profile = "smoke"' in injected[0].source
         ledger = printed_text(executed)

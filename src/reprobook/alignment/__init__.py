@@ -6,43 +6,24 @@
 - :mod:`~reprobook.alignment.trainer`: training against a frozen reference, resumable.
 """
 
-from reprobook.alignment.logprobs import PackedBatch, pack, response_logps
-from reprobook.alignment.losses import (
-    CONSTRAINTS,
-    LOSSES,
-    classification_loss,
-    constraint_violation,
-    preference_loss,
-)
-from reprobook.alignment.preferences import (
-    PreferencePairs,
-    RewardModel,
-    known_reward,
-    preference_pairs,
-    prompt_windows,
-    sample_responses,
-    target_counts,
-)
-from reprobook.alignment.trainer import PreferenceConfig, reference_logps, score_pairs, train_preferences
+import lazy_loader
 
-__all__ = [
-    "CONSTRAINTS",
-    "LOSSES",
-    "PackedBatch",
-    "PreferenceConfig",
-    "PreferencePairs",
-    "RewardModel",
-    "classification_loss",
-    "constraint_violation",
-    "known_reward",
-    "pack",
-    "preference_loss",
-    "preference_pairs",
-    "prompt_windows",
-    "reference_logps",
-    "response_logps",
-    "sample_responses",
-    "score_pairs",
-    "target_counts",
-    "train_preferences",
-]
+# Each name is imported from its module on first use, so that importing one tool does not
+# import the libraries of all the others.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "logprobs": ["PackedBatch", "pack", "response_logps"],
+        "losses": ["CONSTRAINTS", "LOSSES", "classification_loss", "constraint_violation", "preference_loss"],
+        "preferences": [
+            "PreferencePairs",
+            "RewardModel",
+            "known_reward",
+            "preference_pairs",
+            "prompt_windows",
+            "sample_responses",
+            "target_counts",
+        ],
+        "trainer": ["PreferenceConfig", "reference_logps", "score_pairs", "train_preferences"],
+    },
+)

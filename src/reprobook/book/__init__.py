@@ -1,16 +1,15 @@
 """The book's machinery: chapters, claims ledger, profiles, runner, scoreboard, CLI."""
 
-from reprobook.book.chapters import Chapter, find_book_root, list_chapters
-from reprobook.book.claims import ClaimsLedger, load_claims
-from reprobook.book.profiles import load_profiles
-from reprobook.book.session import start_notebook
+import lazy_loader
 
-__all__ = [
-    "Chapter",
-    "ClaimsLedger",
-    "find_book_root",
-    "list_chapters",
-    "load_claims",
-    "load_profiles",
-    "start_notebook",
-]
+# Each name is imported from its module on first use, so that importing one tool does not
+# import the libraries of all the others.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "chapters": ["Chapter", "find_book_root", "list_chapters"],
+        "claims": ["ClaimsLedger", "load_claims"],
+        "profiles": ["load_profiles"],
+        "session": ["start_notebook"],
+    },
+)

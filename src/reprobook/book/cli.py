@@ -18,20 +18,19 @@ import shlex
 import sys
 from pathlib import Path
 
-import nbformat
-from papermill.exceptions import PapermillExecutionError
-
 from reprobook.atomic import atomic_write_text
 from reprobook.book.chapters import find_book_root, get_chapter, list_chapters
-from reprobook.book.notebooks import default_parameters, execute, reproduce, student_copy
 from reprobook.book.profiles import CUSTOM_PROFILE, PROFILE_NAMES, ParameterError, load_profiles
-from reprobook.book.scoreboard import SCOREBOARD_PAGE, render_scoreboard
-from reprobook.book.sweep import code_version, parse_seeds, plan_sweep, run_sweep, split_values
-from reprobook.book.sweep_report import write_report
+from reprobook.book.scoreboard import SCOREBOARD_PAGE
+
+# Each command imports the heavy libraries it needs (papermill, Dask, pandas, matplotlib) itself,
+# so that `reprobook --help` and `reprobook list` answer at once.
 
 
 def command_list(args: argparse.Namespace) -> int:
     """Each notebook's parameters: the book value, each other profile's own value, what is allowed."""
+    from reprobook.book.notebooks import default_parameters
+
     for chapter in list_chapters(args.root):
         print(f"{chapter.slug}")
         profiles = load_profiles(chapter.profiles_file)
@@ -63,6 +62,10 @@ def run_parameters(spec, profile: str, overrides: list[list[str]]) -> dict:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    from papermill.exceptions import PapermillExecutionError
+
+    from reprobook.book.notebooks import execute
+
     chapter = get_chapter(args.chapter, args.root)
     notebooks = [chapter.resolve_notebook(args.notebook)] if args.notebook else chapter.notebooks()
     profiles = load_profiles(chapter.profiles_file)
@@ -85,6 +88,9 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_sweep(args: argparse.Namespace) -> int:
+    from reprobook.book.sweep import code_version, parse_seeds, plan_sweep, run_sweep, split_values
+    from reprobook.book.sweep_report import write_report
+
     chapter = get_chapter(args.chapter, args.root)
     notebooks = [chapter.resolve_notebook(args.notebook)] if args.notebook else chapter.notebooks()
     if args.workers is not None and args.workers < 1:
@@ -114,6 +120,8 @@ def command_sweep(args: argparse.Namespace) -> int:
 
 
 def command_reproduce(args: argparse.Namespace) -> int:
+    from reprobook.book.notebooks import reproduce
+
     chapters = [get_chapter(args.chapter, args.root)] if args.chapter else list_chapters(args.root)
     for chapter in chapters:
         for name in chapter.notebooks():
@@ -123,12 +131,18 @@ def command_reproduce(args: argparse.Namespace) -> int:
 
 
 def command_scoreboard(args: argparse.Namespace) -> int:
+    from reprobook.book.scoreboard import render_scoreboard
+
     path = atomic_write_text(args.root / SCOREBOARD_PAGE, render_scoreboard(args.root))
     print(f"wrote {path}")
     return 0
 
 
 def command_student(args: argparse.Namespace) -> int:
+    import nbformat
+
+    from reprobook.book.notebooks import student_copy
+
     output_folder = (args.output or args.root / "student").resolve()
     for chapter in list_chapters(args.root):
         for name in chapter.notebooks():

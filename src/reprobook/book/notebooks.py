@@ -9,25 +9,30 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jupytext
 import nbformat
-import papermill
-from traitlets.config import Config
 
 from reprobook.atomic import atomic_write_text
 from reprobook.book.claims import LEDGER_FILE_VARIABLE
+
+if TYPE_CHECKING:
+    from traitlets.config import Config
 
 KERNEL = "python3"
 #: Where an executed notebook keeps its claims ledger as data: ``notebook.metadata[METADATA_KEY]["ledger"]``.
 METADATA_KEY = "reprobook"
 SOLUTION_TAG = "solution"
 INJECTED_TAG = "injected-parameters"
+#: A py:percent cell's first line, and that of the cell tagged ``parameters``.
+CELL_MARKER = re.compile(r"^# %%.*$", re.MULTILINE)
+PARAMETERS_MARKER = re.compile(r'^# %%.*\btags=\[[^\]]*"parameters"[^\]]*\].*$', re.MULTILINE)
 
 
 def cell_signature(notebook: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -69,6 +74,8 @@ def execute(
     The claims ledger the notebook reports is stored, as data, in the executed
     notebook's metadata (read it back with :func:`read_ledger`).
     """
+    import papermill  # imported here: it takes a noticeable part of a second
+
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
     with tempfile.TemporaryDirectory() as folder:
@@ -103,6 +110,13 @@ def printed_text(notebook: nbformat.NotebookNode) -> str:
     )
 
 
+def execution_seconds(notebook: nbformat.NotebookNode) -> float:
+    """The seconds an executed notebook spent in its code cells (papermill's timings; kernel start excluded)."""
+    return sum(
+        cell.metadata.get("papermill", {}).get("duration") or 0.0 for cell in notebook.cells if cell.cell_type == "code"
+    )
+
+
 def read_ledger(notebook: nbformat.NotebookNode) -> list[dict[str, Any]] | None:
     """The claims ledger an executed notebook stored (one dict per claim), or None if it has none."""
     return notebook.metadata.get(METADATA_KEY, {}).get("ledger")
@@ -125,6 +139,8 @@ def _kernel_environment(variables: dict[str, str]) -> Iterator[None]:
 
 def _kernel_transport(folder: Path) -> Config:
     """IPC sockets under ``folder`` for the kernel, where the system has Unix sockets."""
+    from traitlets.config import Config
+
     if os.name != "posix":
         return Config()
     return Config({"KernelManager": {"transport": "ipc", "ip": str(folder / "kernel")}})
@@ -164,12 +180,18 @@ def student_copy(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def default_parameters(source: Path) -> dict[str, Any]:
-    """The values assigned in the cell tagged ``parameters`` of a py:percent source."""
-    cells = [c for c in jupytext.read(source).cells if "parameters" in c.metadata.get("tags", [])]
-    if len(cells) != 1:
-        raise ValueError(f"{source} must have exactly one cell tagged 'parameters', found {len(cells)}")
+    """The values assigned in the cell tagged ``parameters`` of a py:percent source.
+
+    The cell is found by its marker line (``# %% tags=["parameters"]``) rather than by
+    parsing the whole notebook, so that ``reprobook list`` reads thirty notebooks at once.
+    """
+    text = source.read_text(encoding="utf-8")
+    markers = list(PARAMETERS_MARKER.finditer(text))
+    if len(markers) != 1:
+        raise ValueError(f"{source} must have exactly one cell tagged 'parameters', found {len(markers)}")
+    cell = CELL_MARKER.split(text[markers[0].end() :], maxsplit=1)[0]
     values = {}
-    for statement in ast.parse(cells[0].source).body:
+    for statement in ast.parse(cell).body:
         if not (
             isinstance(statement, ast.Assign)
             and len(statement.targets) == 1

@@ -8,6 +8,9 @@ from typing import Any
 import jsonschema
 import yaml
 
+#: PyYAML's safe loader, in C (libyaml) where it is built: the same documents, several times faster.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def read_yaml(path: Path, schema: dict[str, Any], error: type[Exception], kind: str) -> Any:
     """Load ``path`` and check it against a JSON schema.
@@ -18,7 +21,7 @@ def read_yaml(path: Path, schema: dict[str, Any], error: type[Exception], kind: 
     if not path.is_file():
         raise FileNotFoundError(f"{kind} file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except yaml.YAMLError as problem:
         raise error(f"{path}: not valid YAML: {problem}") from None
     problems = sorted(jsonschema.Draft7Validator(schema).iter_errors(data), key=str)

