@@ -35,7 +35,8 @@ best candidate.
   minimum. A start that ends with a zero
   entry only finds a point of a smaller support, which the exact candidates above already
   dominate. This candidate has no proof; the tests compare the operator with an
-  independent grid search (:func:`prox_value_grid`) on 10^5 adversarial groups.
+  independent batched Newton search on every support (:func:`prox_value_newton`) on 10^5
+  adversarial groups.
 
 Two proved shortcuts skip the comparison: groups whose answer is provably the two largest
 entries take it at once (:func:`two_entries_certified`), and groups whose objective is
@@ -180,7 +181,7 @@ def three_entries(z: torch.Tensor, lam: float) -> torch.Tensor:
     falls as c grows, so its candidate is c = lam z3. The best candidate is returned.
     (Two crossings closer together than the samples' spacing would hide a local
     minimum no deeper than the area under that short dip of the slope; the tests
-    compare the operator with an independent grid search on 10^5 adversarial groups.)
+    compare the operator with an independent Newton search on 10^5 adversarial groups.)
     Needs z1 > 0 and lam > 0.
     """
     groups = torch.arange(z.shape[0], device=z.device)

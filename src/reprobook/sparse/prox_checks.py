@@ -1,12 +1,16 @@
 """Independent checks of the 2:4 proximal operator, and groups built to break it.
 
-Two ways to find the least value of 1/2 ||w - z||^2 + lam R(w) that share no code and no
+Three ways to find the least value of 1/2 ||w - z||^2 + lam R(w) that share no code and no
 candidate structure with :func:`reprobook.sparse.prox.prox_24`:
 
 * :func:`prox_value_brute_force`: bounded local searches on every one of the 16 supports in
   the original coordinates, assuming nothing (slow: a fraction of a second per group);
+* :func:`prox_value_newton`: the same kind of local searches, by Newton's method, on all
+  groups, supports and starts at once, exact to rounding error (about 10^4 groups a second);
 * :func:`prox_value_grid`: a refined grid search over the two smallest entries of the
-  answer with the two largest solved exactly (10^5 groups in seconds).
+  answer with the two largest solved exactly (10^5 groups in seconds), whose value stays
+  above the minimum by its grid's spacing where the answer has three or four non-zeros
+  (typically 10^-8 of ||z||^2, up to 3 10^-5 on :func:`near_tie_groups`).
 
 :func:`near_tie_groups` draws the groups where a solver is most likely to go wrong: exact and
 near ties between neighbouring magnitudes.
@@ -19,6 +23,9 @@ import itertools
 import numpy as np
 import torch
 from scipy.optimize import minimize
+
+#: How often :func:`prox_value_newton` halves a step that increases the objective before it gives up.
+HALVINGS = 60
 
 
 def near_tie_groups(count: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
@@ -69,6 +76,82 @@ def prox_value_brute_force(z, lam: float, starts: int = 4, seed: int = 0) -> flo
                 result = minimize(restricted, x0, method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-12})
                 best = min(best, float(result.fun))
     return best
+
+
+def _e3(v: np.ndarray) -> np.ndarray:
+    """The third elementary symmetric polynomial of the last axis (of length 4)."""
+    a, b, c, d = np.moveaxis(v, -1, 0)
+    return a * b * (c + d) + c * d * (a + b)
+
+
+def _e3_gradient(v: np.ndarray) -> np.ndarray:
+    """The gradient of :func:`_e3`: for each entry, the sum of the products of two of the other three."""
+    a, b, c, d = np.moveaxis(v, -1, 0)
+    return np.stack([b * (c + d) + c * d, a * (c + d) + c * d, a * (b + d) + b * d, a * (b + c) + b * c], -1)
+
+
+def _value(v: np.ndarray, target: np.ndarray, lams: np.ndarray) -> np.ndarray:
+    """g(v) = 1/2 ||v - target||^2 + lam e3(v) of every row."""
+    return 0.5 * ((v - target) ** 2).sum(-1) + lams * _e3(v)
+
+
+def prox_value_newton(z, lam, starts: int = 4, iterations: int = 100, seed: int = 0) -> np.ndarray:
+    """The least prox objective of each group found by Newton's method on every support: a batched brute force.
+
+    Turning an entry of w to the sign of z's keeps R(w) and brings w closer to z, so the least
+    value is that of g(v) = 1/2 ||v - |z|||^2 + lam e3(v) over v >= 0. On the eleven supports of
+    at most two entries e3 vanishes and the best point is |z| there. On each of the five others,
+    as in :func:`prox_value_brute_force`, local searches from |z| restricted to the support and
+    from ``starts - 1`` random points below it (alternately |z| times one random factor and
+    times a random factor per entry): Newton steps (gradient steps where the Hessian gives no
+    descent direction), halved until g does not increase and projected onto v >= 0, until g
+    stops falling. All groups, supports and starts go at once. It shares no code and no
+    candidate structure with :func:`prox_24` (no sorting, no closed forms, no coordinate
+    sweeps) and ends at its local minima to rounding error, where :func:`prox_value_grid`
+    stops at its grid's spacing. ``lam`` is a number or one per group. Returns the values,
+    shape (G,).
+    """
+    a = np.abs(np.asarray(z, dtype=np.float64).reshape(-1, 4))
+    every = np.array(list(itertools.product([0.0, 1.0], repeat=4)))
+    small, supports = every[every.sum(1) <= 2], every[every.sum(1) >= 3]
+    best = 0.5 * (a**2 @ (1 - small).T).min(1)
+    shape = (starts, len(supports), len(a))
+    rng = np.random.default_rng(seed)
+    fractions = rng.uniform(0, 1.2, (*shape, 4))
+    fractions[1::2] = rng.uniform(0, 1.2, (*fractions[1::2].shape[:3], 1))
+    fractions[0] = 1.0
+    face = np.broadcast_to(np.arange(len(supports))[:, None], shape).reshape(-1)
+    target = np.broadcast_to(a, (*shape, 4)).reshape(-1, 4)
+    lams = np.broadcast_to(np.broadcast_to(np.asarray(lam, dtype=np.float64), len(a)), shape).reshape(-1)
+    v = target * supports[face] * fractions.reshape(-1, 4)
+    value = _value(v, target, lams)
+    eye = np.eye(4)
+    couplings = supports[:, :, None] * supports[:, None, :] * (1 - eye)  # the Hessian's off-diagonal, per support
+    active = np.arange(len(v))
+    for _ in range(iterations):
+        w, t, lt = v[active], target[active], lams[active]
+        gradient = (w - t + lt[:, None] * _e3_gradient(w)) * supports[face[active]]
+        pair_sums = w.sum(-1)[:, None, None] - w[:, :, None] - w[:, None, :]  # the second derivatives of e3
+        hessian = eye + lt[:, None, None] * pair_sums * couplings[face[active]]  # identity off the support
+        step, info = torch.linalg.solve_ex(torch.from_numpy(hessian), torch.from_numpy(-gradient))
+        step = step.numpy()
+        uphill = (info.numpy() != 0) | ~((step * gradient).sum(-1) < 0)
+        step[uphill] = -gradient[uphill]
+        before = value[active]
+        pending = np.arange(len(active))
+        for _ in range(HALVINGS):  # halve the steps until g does not increase
+            trial = np.maximum(w[pending] + step[pending], 0)
+            trial_value = _value(trial, t[pending], lt[pending])
+            accepted = trial_value <= before[pending]
+            v[active[pending[accepted]]], value[active[pending[accepted]]] = trial[accepted], trial_value[accepted]
+            pending = pending[~accepted]
+            if not pending.size:
+                break
+            step[pending] /= 2
+        active = active[value[active] < before]
+        if not active.size:
+            break
+    return np.minimum(best, value.reshape(-1, len(a)).min(0))
 
 
 def _best_first_two(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
