@@ -253,6 +253,24 @@ def test_text_tokens_reads_a_split_or_a_local_file(micro, corpus, tmp_path):
         lab_module.text_tokens(lab.tokenizer, "training")
 
 
+def test_encoded_splits_are_cached_and_read_back_unchanged(micro, corpus, tmp_path, monkeypatch):
+    _, lab = micro
+    expected = []
+    for work in corpus.domain("comedies", "validation"):
+        expected += lab.tokenizer(work.text, add_special_tokens=False)["input_ids"] + [lab.tokenizer.eos_token_id]
+    first = encode(lab.tokenizer, corpus, "validation", "comedies", cache=tmp_path)
+    assert first.tolist() == expected
+    (entry,) = (tmp_path / "token-ids").glob("validation-comedies-*.pt")
+    calls = []
+    tokenize = type(lab.tokenizer).__call__
+    monkeypatch.setattr(type(lab.tokenizer), "__call__", lambda *a, **k: calls.append(1) or tokenize(*a, **k))
+    assert torch.equal(encode(lab.tokenizer, corpus, "validation", "comedies", cache=tmp_path), first)
+    assert not calls, "a cached split is read, not tokenized again"
+    entry.write_bytes(entry.read_bytes()[:100])  # a damaged entry is tokenized again, never read
+    assert torch.equal(encode(lab.tokenizer, corpus, "validation", "comedies", cache=tmp_path), first)
+    assert calls
+
+
 def test_lora_finetuning_trains_only_the_adapters_and_lowers_the_loss():
     from reprobook.lm.finetune import lora_finetune
     from reprobook.lm.models import TrainingRecipe, build_model, get_spec

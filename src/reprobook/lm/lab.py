@@ -37,7 +37,7 @@ from tokenizers import Tokenizer
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 from transformers.utils import logging as transformers_logging
 
-from reprobook.atomic import atomic_write_text
+from reprobook.atomic import atomic_torch_save, atomic_write_text
 from reprobook.cache import build_once, cache_root, content_key, file_sha256
 from reprobook.checks import check_count
 from reprobook.lm.corpus import Corpus, load_corpus
@@ -93,14 +93,37 @@ def load_tokenizer(name: str, corpus: Corpus, cache: str | os.PathLike | None = 
     return build_once(path, read, build)
 
 
-def encode(tokenizer: PreTrainedTokenizerFast, corpus: Corpus, split: str, domain: str = "all") -> torch.Tensor:
-    """The token ids of a split (or of its works in ``domain``), the works separated by the end-of-text token."""
-    eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
-    ids: list[int] = []
-    for work in corpus.domain(domain, split):
-        ids.extend(tokenizer(work.text, add_special_tokens=False)["input_ids"])
-        ids.append(eos)
-    return torch.tensor(ids, dtype=torch.long)
+def encode(
+    tokenizer: PreTrainedTokenizerFast,
+    corpus: Corpus,
+    split: str,
+    domain: str = "all",
+    cache: str | os.PathLike | None = None,
+) -> torch.Tensor:
+    """The token ids of a split (or of its works in ``domain``), the works separated by the end-of-text token.
+
+    Tokenizing the training split takes seconds, so the ids are kept in the book's cache,
+    keyed by the tokenizer, the corpus, the split and the domain.
+    """
+    tokenizer_sha = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode("utf-8")).hexdigest()
+    key = content_key("token-ids", tokenizer_sha, corpus_fingerprint(corpus), split, domain)
+    path = cache_root(cache) / "token-ids" / f"{split}-{domain}-{key}.pt"
+
+    def read() -> torch.Tensor | None:
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception:  # missing or unreadable: tokenize again
+            return None
+
+    def build() -> None:
+        eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
+        ids: list[int] = []
+        for work in corpus.domain(domain, split):
+            ids.extend(tokenizer(work.text, add_special_tokens=False)["input_ids"])
+            ids.append(eos)
+        atomic_torch_save(path, torch.tensor(ids, dtype=torch.long))
+
+    return build_once(path, read, build)
 
 
 def speeches(
@@ -272,8 +295,8 @@ def _train_entry(spec, corpus: Corpus, seed: int, entry: Path, cache, progress: 
     """Train into ``<entry>.partial`` (resumable), then move the finished entry into place."""
     partial = entry.with_name(entry.name + ".partial")
     tokenizer = load_tokenizer(spec.tokenizer, corpus, cache)
-    train_tokens = encode(tokenizer, corpus, "train", spec.domain)
-    validation_tokens = encode(tokenizer, corpus, "validation", spec.domain)
+    train_tokens = encode(tokenizer, corpus, "train", spec.domain, cache)
+    validation_tokens = encode(tokenizer, corpus, "validation", spec.domain, cache)
     model = build_model(spec, len(tokenizer), tokenizer.convert_tokens_to_ids(END_OF_TEXT), seed)
     start = time.perf_counter()
     history = pretrain(

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 from tqdm import tqdm
-from transformers import get_cosine_schedule_with_warmup
 
 from reprobook.atomic import atomic_torch_save
 from reprobook.lm.models import TrainingRecipe
@@ -99,6 +98,8 @@ def _adamw(param_groups: list[dict], learning_rate: float) -> torch.optim.Optimi
 def _pretrain(
     model, train_tokens, validation_tokens, recipe, context, seed, checkpoint_dir, progress, description, make_optimizer
 ):
+    from transformers import get_cosine_schedule_with_warmup  # imported by a run: it imports peft
+
     optimizer = make_optimizer(_parameter_groups(model, recipe.weight_decay), recipe.learning_rate)
     schedule = get_cosine_schedule_with_warmup(optimizer, recipe.warmup_steps, recipe.steps)
     generator = torch.Generator().manual_seed(seed)

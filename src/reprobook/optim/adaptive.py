@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import pytorch_optimizer
 import torch
 
 from reprobook.optim.mada import MADA, hyper_adam
@@ -84,6 +83,8 @@ def make_optimizer(
         raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {name!r}")
     if mada_options and name not in ("hyperadam", "mada"):
         raise ValueError(f"options {sorted(mada_options)} apply to MADA and HyperAdam only, not to {name!r}")
+    import pytorch_optimizer  # imported by a run: it imports transformers
+
     beta1, beta2 = betas
     if name in ("adam", "amsgrad"):
         return torch.optim.AdamW(param_groups, lr=lr, betas=betas, eps=eps, amsgrad=name == "amsgrad")

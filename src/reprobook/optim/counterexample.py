@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 from reprobook.optim.mada import BOXES, COEFFICIENTS, LION_BETAS
 
@@ -112,6 +111,8 @@ def run_mada(
 
 def _moving_average(beta: float, values: np.ndarray, start: float = 0.0) -> np.ndarray:
     """y_t = β y_{t−1} + (1 − β) x_t from y_0 = ``start``, for every t at once (a linear filter)."""
+    from scipy.signal import lfilter  # imported where used: scipy.signal takes most of a second
+
     filtered, _ = lfilter([1.0 - beta], [1.0, -beta], values, zi=[beta * start])
     return filtered
 

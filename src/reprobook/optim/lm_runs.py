@@ -110,8 +110,8 @@ def language_model_task(
     return LanguageModelTask(
         spec=replace(spec, **architecture, training=recipe),
         recipe=recipe,
-        train_tokens=encode(tokenizer, corpus, "train"),
-        validation_tokens=encode(tokenizer, corpus, "validation"),
+        train_tokens=encode(tokenizer, corpus, "train", cache=cache),
+        validation_tokens=encode(tokenizer, corpus, "validation", cache=cache),
         vocab_size=len(tokenizer),
         end_of_text=tokenizer.convert_tokens_to_ids(END_OF_TEXT),
         device=device,

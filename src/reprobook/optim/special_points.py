@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 
-import pytorch_optimizer
 import torch
 
 from reprobook.optim.adaptive import AVGrad
@@ -28,10 +27,14 @@ def _avgrad(params, lr, betas, eps):
 
 
 def _yogi(params, lr, betas, eps):
+    import pytorch_optimizer  # imported by a run: it imports transformers
+
     return pytorch_optimizer.Yogi(params, lr=lr, betas=betas, eps=eps, initial_accumulator=0.0)
 
 
 def _lion(params, lr, betas, eps):
+    import pytorch_optimizer
+
     return pytorch_optimizer.Lion(params, lr=lr, betas=LION_BETAS)
 
 
