@@ -42,7 +42,9 @@ def test_kind(nodeid: str) -> str:
     return {"tests/test_runs.py": "smoke", "tests/test_book.py": "book"}.get(path, "unit")
 
 
-SCHEDULE_ORDER = ("nbval", "smoke", "unit", "book")
+#: The order in which the kinds are handed out: the longest first (the book build is one task of
+#: minutes, then the notebooks), the many short tests last, so that both workers end together.
+SCHEDULE_ORDER = ("book", "nbval", "smoke", "unit")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -51,9 +53,9 @@ def pytest_collection_modifyitems(config, items):
 
     A file's tests stay on one worker (a notebook's cells share one kernel; a module's fixtures
     are built once), except in modules marked ``spread``, whose tests are independent runs of a
-    minute or less that any worker may take. The longest kinds are handed out first (the
-    notebooks under nbval), so that the short ones fill in at the end. The notebooks are marked
-    ``portability``, as are the tests of kernels and threads: what `make portability` reruns.
+    minute or less that any worker may take. The kinds are handed out in ``SCHEDULE_ORDER``.
+    The notebooks are marked ``portability``, as are the tests of kernels and threads: what
+    `make portability` reruns.
     """
     for item in items:
         if test_kind(item.nodeid) == "nbval":  # every checked output must hold on every CPU

@@ -2,8 +2,8 @@
 
 A reader reruns the book on a CPU whose kernels round differently from the machine that
 wrote the committed outputs. This script reruns the notebooks (nbval compares every
-checked output exactly) and the library's tests once per *variant*: the same machine
-made to use the kernels another CPU would use, through the switches each library
+checked output exactly) and the tests of kernels and threads once per *variant*: the same
+machine made to use the kernels another CPU would use, through the switches each library
 offers. Every variant must pass.
 
 - PyTorch's SIMD level, ``ATEN_CPU_CAPABILITY``: ``default`` (no vector kernels), ``avx2``

@@ -149,3 +149,23 @@ def test_command_line_errors(spec):
         spec.parse("iterations", "many")
     with pytest.raises(ParameterError, match="unknown parameter 'speed'"):
         spec.parse("speed", "1")
+
+
+def test_seeding_imports_no_torch_and_seeds_it_once_imported():
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from reprobook.book.session import seed_everything
+seed_everything(3)
+assert "torch" not in sys.modules, "a NumPy notebook does not pay for importing PyTorch"
+import torch
+torch.set_num_threads(2)
+seed_everything(3)
+first = torch.rand(3)
+torch.manual_seed(3)
+assert torch.equal(first, torch.rand(3)) and torch.get_num_threads() == 1
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,22 +15,23 @@ from reprobook.book.profiles import ParameterError, load_profiles
 
 
 def seed_everything(seed: int, threads: int = 1) -> None:
-    """Seed Python, NumPy and PyTorch, and fix the number of compute threads.
+    """Seed Python, NumPy and, once imported, PyTorch, and fix the number of compute threads.
 
     A fixed thread count makes floating-point reductions, and hence printed
-    numbers, identical between runs on one machine.
+    numbers, identical between runs on one machine. A notebook imports its libraries
+    before its setup cell calls this, so PyTorch is seeded wherever a notebook uses it,
+    and a notebook that computes with NumPy alone does not pay a second or two to
+    import PyTorch only to seed it.
     """
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
     random.seed(seed)
     np.random.seed(seed)
     threadpool_limits(limits=threads)
-    try:
-        import torch
-    except ImportError:  # torch is a dependency, but the numpy chapters do not need it
-        return
-    torch.manual_seed(seed)
-    torch.set_num_threads(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+        torch.set_num_threads(threads)
 
 
 def start_notebook(
