@@ -162,6 +162,45 @@ def test_a_fresh_training_equals_the_cached_model(micro, corpus, tmp_path):
     assert manifest["info"]["seed"] == 0 and "model.safetensors" in manifest["files"]
 
 
+def test_a_steps_override_is_another_model_under_its_own_key(micro, corpus, tmp_path, monkeypatch):
+    cache, first = micro
+    recipe = get_spec("lab-micro").training
+    assert lab_module.spec_with_steps("lab-micro", recipe.steps) is get_spec("lab-micro")
+    for steps in (None, recipe.steps):  # the recipe's own count is the named model: a cache hit
+        with monkeypatch.context() as patched:
+            patched.setattr(lab_module, "pretrain", lambda *a, **k: pytest.fail("a cache hit must not train"))
+            same = pretrained("lab-micro", corpus=corpus, cache=cache, progress=False, pinned=False, steps=steps)
+        assert weights_equal(first.model, same.model)
+    # pinned=True: a shorter training is never the pinned artifact
+    short = pretrained("lab-micro", corpus=corpus, cache=tmp_path, progress=False, steps=3)
+    assert short.history["step"] == [1, 2, 3] and short.history["eval_step"] == [3]
+    training = short.info["spec"]["training"]
+    assert training["steps"] == 3 and training["warmup_steps"] == min(recipe.warmup_steps, 3)
+    assert {key: value for key, value in training.items() if key not in ("steps", "warmup_steps")} == {
+        key: value
+        for key, value in get_spec("lab-micro").as_dict()["training"].items()
+        if key not in ("steps", "warmup_steps")
+    }
+    assert not weights_equal(first.model, short.model)
+    assert lab_module.model_key("lab-micro", corpus, 0, 3) != lab_module.model_key("lab-micro", corpus, 0)
+    assert lab_module.model_key("lab-micro", corpus, 0, recipe.steps) == lab_module.model_key("lab-micro", corpus, 0)
+    monkeypatch.setattr(lab_module, "pretrain", lambda *a, **k: pytest.fail("a cache hit must not train"))
+    again = pretrained("lab-micro", corpus=corpus, cache=tmp_path, progress=False, pinned=False, steps=3)
+    assert weights_equal(short.model, again.model)
+
+
+@pytest.mark.parametrize("steps", [0, -5])
+def test_a_steps_override_below_one_is_refused(steps):
+    with pytest.raises(ValueError, match="steps"):
+        pretrained("lab-micro", steps=steps)
+
+
+@pytest.mark.parametrize("steps", [2.5, True, "10"])
+def test_a_steps_override_must_be_an_integer(steps):
+    with pytest.raises(TypeError, match="steps"):
+        pretrained("lab-micro", steps=steps)
+
+
 def test_load_causal_lm_reads_a_local_checkpoint(micro, tmp_path):
     _, lab = micro
     lab.model.save_pretrained(tmp_path / "checkpoint")
@@ -261,14 +300,14 @@ def test_encoded_splits_are_cached_and_read_back_unchanged(micro, corpus, tmp_pa
     first = encode(lab.tokenizer, corpus, "validation", "comedies", cache=tmp_path)
     assert first.tolist() == expected
     (entry,) = (tmp_path / "token-ids").glob("validation-comedies-*.pt")
-    calls = []
-    tokenize = type(lab.tokenizer).__call__
-    monkeypatch.setattr(type(lab.tokenizer), "__call__", lambda *a, **k: calls.append(1) or tokenize(*a, **k))
+    builds = []
+    save = lab_module.atomic_torch_save
+    monkeypatch.setattr(lab_module, "atomic_torch_save", lambda *args: builds.append(1) or save(*args))
     assert torch.equal(encode(lab.tokenizer, corpus, "validation", "comedies", cache=tmp_path), first)
-    assert not calls, "a cached split is read, not tokenized again"
+    assert not builds, "a cached split is read, not tokenized again"
     entry.write_bytes(entry.read_bytes()[:100])  # a damaged entry is tokenized again, never read
     assert torch.equal(encode(lab.tokenizer, corpus, "validation", "comedies", cache=tmp_path), first)
-    assert calls
+    assert builds == [1]
 
 
 def test_lora_finetuning_trains_only_the_adapters_and_lowers_the_loss():

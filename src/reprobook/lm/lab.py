@@ -28,7 +28,7 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import safetensors.torch
@@ -41,7 +41,7 @@ from reprobook.atomic import atomic_torch_save, atomic_write_text
 from reprobook.cache import build_once, cache_root, content_key, file_sha256
 from reprobook.checks import check_count
 from reprobook.lm.corpus import Corpus, load_corpus
-from reprobook.lm.models import MODEL_SPECS, build_model, get_spec, parameter_count
+from reprobook.lm.models import MODEL_SPECS, ModelSpec, build_model, get_spec, parameter_count
 from reprobook.lm.tokenizer import END_OF_TEXT, train_tokenizer, wrap
 from reprobook.lm.train import pretrain
 
@@ -117,10 +117,10 @@ def encode(
 
     def build() -> None:
         eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
+        texts = [work.text for work in corpus.domain(domain, split)]
         ids: list[int] = []
-        for work in corpus.domain(domain, split):
-            ids.extend(tokenizer(work.text, add_special_tokens=False)["input_ids"])
-            ids.append(eos)
+        for encoding in tokenizer.backend_tokenizer.encode_batch_fast(texts, add_special_tokens=False):
+            ids += encoding.ids + [eos]  # the fast batch skips the character offsets, which nothing here reads
         atomic_torch_save(path, torch.tensor(ids, dtype=torch.long))
 
     return build_once(path, read, build)
@@ -166,11 +166,31 @@ def text_tokens(tokenizer: PreTrainedTokenizerFast, text: str, corpus: Corpus | 
     return torch.tensor(ids, dtype=torch.long)
 
 
-def model_key(name: str, corpus: Corpus, seed: int) -> str:
+def model_key(name: str, corpus: Corpus, seed: int, steps: int | None = None) -> str:
     """The cache key of a trained model: everything that determines its weights."""
     return content_key(
-        FORMAT_VERSION, get_spec(name).as_dict(), corpus_fingerprint(corpus), seed, torch.__version__.split("+")[0]
+        FORMAT_VERSION,
+        spec_with_steps(name, steps).as_dict(),
+        corpus_fingerprint(corpus),
+        seed,
+        torch.__version__.split("+")[0],
     )
+
+
+def spec_with_steps(name: str, steps: int | None = None) -> ModelSpec:
+    """The spec of the named model, its training shortened or lengthened to ``steps`` optimizer steps.
+
+    The rest of the recipe is kept, its warm-up capped at ``steps``. ``None``, or the
+    recipe's own number of steps, gives the named model's spec itself.
+    """
+    spec = get_spec(name)
+    if steps is None:
+        return spec
+    steps = check_count("steps", steps)
+    if steps == spec.training.steps:
+        return spec
+    training = replace(spec.training, steps=steps, warmup_steps=min(spec.training.warmup_steps, steps))
+    return replace(spec, training=training)
 
 
 def pretrained(
@@ -180,20 +200,25 @@ def pretrained(
     cache: str | os.PathLike | None = None,
     progress: bool = True,
     pinned: bool = True,
+    steps: int | None = None,
 ) -> LabModel:
     """The named laboratory model trained with ``seed``.
 
     The pinned artifact when one matches (unless ``pinned=False``), else the cache
     entry, else a model trained now and cached.
+
+    ``steps`` trains it for that many optimizer steps instead of its recipe's (see
+    :func:`spec_with_steps`): another model, cached under its own key and never the
+    pinned artifact. ``None``, or the recipe's own number, is the named model.
     """
-    spec = get_spec(name)
+    spec = spec_with_steps(name, steps)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     corpus = corpus or load_corpus(cache=cache)
-    artifact = pinned_entry(name, seed, corpus) if pinned else None
+    artifact = pinned_entry(name, seed, corpus) if pinned and spec == get_spec(name) else None
     if artifact is not None:
         return load_entry(artifact)
-    entry = _entry_path(name, corpus, seed, cache)
+    entry = _entry_path(name, corpus, seed, cache, steps)
 
     def train() -> None:
         if entry.exists():  # incomplete or corrupt: never loaded
@@ -252,8 +277,8 @@ def pin_model(name: str, seed: int = 0, corpus: Corpus | None = None, cache=None
     return folder
 
 
-def _entry_path(name: str, corpus: Corpus, seed: int, cache) -> Path:
-    return cache_root(cache) / "models" / f"{name}-{model_key(name, corpus, seed)}"
+def _entry_path(name: str, corpus: Corpus, seed: int, cache, steps: int | None = None) -> Path:
+    return cache_root(cache) / "models" / f"{name}-{model_key(name, corpus, seed, steps)}"
 
 
 def cached_entry(name: str, seed: int = 0, corpus: Corpus | None = None, cache=None) -> Path | None:
