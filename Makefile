@@ -18,7 +18,7 @@ endif
 # notebook (a file) on one worker, the longest handed out first (tests/conftest.py); the slowest
 # tests and files and the time per kind of test are listed at the end.
 PYTEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25 --durations-min=5
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=25 --durations-min=5
 LINTED := src tests chapters
 
 .PHONY: help venv book test lint format portability reproduce bench artifacts scoreboard student clean

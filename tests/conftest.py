@@ -45,24 +45,36 @@ def test_kind(nodeid: str) -> str:
 #: The order in which the kinds are handed out: the longest first (the book build is one task of
 #: minutes, then the notebooks), the many short tests last, so that both workers end together.
 SCHEDULE_ORDER = ("book", "nbval", "smoke", "unit")
+#: Files whose tests are independent runs of seconds that any worker may take: the smoke and
+#: bad-parameter runs of every notebook.
+SPREAD_FILES = {"tests/test_runs.py"}
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Schedule the suite for `make test`'s workers (``--dist loadgroup``).
+    """Hand out the longest kinds first (``SCHEDULE_ORDER``); mark what `make portability` reruns.
 
-    A file's tests stay on one worker (a notebook's cells share one kernel; a module's fixtures
-    are built once), except in modules marked ``spread``, whose tests are independent runs of a
-    minute or less that any worker may take. The kinds are handed out in ``SCHEDULE_ORDER``.
-    The notebooks are marked ``portability``, as are the tests of kernels and threads: what
-    `make portability` reruns.
+    The notebooks are marked ``portability``, as are the tests of kernels and threads.
     """
     for item in items:
         if test_kind(item.nodeid) == "nbval":  # every checked output must hold on every CPU
             item.add_marker(pytest.mark.portability)
-        if item.get_closest_marker("spread") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     items.sort(key=lambda item: SCHEDULE_ORDER.index(test_kind(item.nodeid)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`make test`'s schedule: a file's tests stay on one worker, in the order collected.
+
+    A notebook's cells share one kernel, and a module's fixtures are built once; the tests of
+    ``SPREAD_FILES`` go to whichever worker is free.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::")[0]
+            return nodeid if path in SPREAD_FILES else path
+
+    return FileScheduling(config, log)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -121,7 +121,7 @@ def main() -> int:
             "-n",
             args.workers,
             "--dist",
-            "loadgroup",
+            "loadscope",
             "--no-loadscope-reorder",
             "-q",
         ]

@@ -21,7 +21,7 @@ def test_list_shows_chapters_notebooks_and_parameters(capsys):
     printed = capsys.readouterr().out
     for chapter, name in NOTEBOOKS:
         assert chapter.slug in printed and name in printed
-    assert "    calibration_sequences = 64 (smoke: 8; paper: 1024)\n" in printed
+    assert "    calibration_sequences = 64 (smoke: 4; paper: 1024)\n" in printed
     assert "calibration windows drawn from the calibration text; an integer >= 1 and <= 100000" in printed
     assert "profile =" not in printed, "the profile is what a run chooses, not one of its values"
     assert "    model = 'lab-tiny' (smoke: 'lab-micro'; paper: '~/models/Llama-2-7b-hf')" in printed

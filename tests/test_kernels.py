@@ -49,3 +49,25 @@ def test_onednn_runs_its_sse41_kernels_whatever_the_cpu_has():
     kernels = {line.split(",")[6] for line in result.stdout.splitlines() if ",primitive,exec,cpu," in line}
     assert any("sse41" in kernel for kernel in kernels), kernels
     assert not [kernel for kernel in kernels if "avx" in kernel], kernels
+
+
+def product_digest(environment: dict[str, str], pin: bool) -> str:
+    """The sha256 of a float32 matrix product computed in a fresh process (MKL on x86)."""
+    code = (
+        "import hashlib, torch\n"
+        "from reprobook.kernels import use_reproducible_blas\n"
+        "torch.set_num_threads(1)\n"
+        + ("use_reproducible_blas()\n" if pin else "")
+        + "g = torch.Generator().manual_seed(0)\n"
+        "a, b = torch.randn(257, 511, generator=g), torch.randn(511, 263, generator=g)\n"
+        "print(hashlib.sha256((a @ b).numpy().tobytes()).hexdigest())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"} | environment
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+
+
+def test_notebooks_pin_mkl_to_its_avx2_branch_after_torch_is_imported():
+    """On an Intel CPU with AVX-512, MKL's own choice gives other bits than on AVX2 and AMD machines."""
+    assert product_digest({}, pin=True) == product_digest({"MKL_CBWR": "AVX2"}, pin=False)
+    # a branch the environment chose (a portability variant's, the portable kernels') is kept
+    assert product_digest({"MKL_CBWR": "COMPATIBLE"}, pin=True) == product_digest({"MKL_CBWR": "COMPATIBLE"}, pin=False)

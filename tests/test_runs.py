@@ -14,8 +14,8 @@ from reprobook.book.claims import parse_ledger
 from reprobook.book.cli import main
 from reprobook.book.notebooks import execution_seconds, printed_text, read_ledger
 
-# Each test is a run of its own: any worker may take it (tests/conftest.py).
-pytestmark = [pytest.mark.slow, pytest.mark.spread]
+# Each test is a run of its own: any worker may take it (SPREAD_FILES in tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 
 def reprobook(*args: str) -> subprocess.CompletedProcess:

@@ -12,6 +12,13 @@ x86-64 CPU of the last fifteen years runs. None of them then depends on the CPU'
 extensions, so the bits are the same with and without AVX2 and AVX-512 (checked by the book's
 no-SIMD test variant and by ``tests/test_kernels.py``), at up to twice the time. The settings
 are environment variables, so processes the notebook starts inherit them.
+
+Every notebook, portable kernels or not, pins the code path of Intel's math library (MKL,
+PyTorch's BLAS on x86) to its AVX2 branch (:func:`use_reproducible_blas`, called by
+``start_notebook``): left to itself, MKL runs other kernels on Intel CPUs with AVX-512 than on
+AVX2 machines and on AMD's, and a preference-trained model then printed 0.25 instead of 0.26
+(c3dpo, notebook 2) on one such Xeon. MKL reads the setting at its first product, so it takes
+effect after PyTorch is imported too.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import os
 import sys
 
 PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+#: MKL's code path in every notebook: the AVX2 branch of its conditional numerical reproducibility mode.
+REPRODUCIBLE_BLAS = {"MKL_CBWR": "AVX2"}
 
 
 def use_portable_kernels() -> None:
@@ -27,6 +36,13 @@ def use_portable_kernels() -> None:
     if "torch" in sys.modules:
         raise RuntimeError("use_portable_kernels() must run before torch is imported (first in the notebook)")
     os.environ.update(PORTABLE_KERNELS)
+
+
+def use_reproducible_blas() -> None:
+    """Pin MKL to its AVX2 branch, unless the environment already chose one (the portable kernels'
+    own, or a test variant's); it must run before the process's first matrix product."""
+    for name, value in REPRODUCIBLE_BLAS.items():
+        os.environ.setdefault(name, value)
 
 
 def portable_kernels_in_use() -> bool:

@@ -12,6 +12,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from reprobook.book.profiles import ParameterError, load_profiles
+from reprobook.kernels import use_reproducible_blas
 
 
 def seed_everything(seed: int, threads: int = 1) -> None:
@@ -37,7 +38,7 @@ def seed_everything(seed: int, threads: int = 1) -> None:
 def start_notebook(
     notebook: str, namespace: dict[str, Any], threads: int = 1, chapter_folder: str | Path = "."
 ) -> SimpleNamespace:
-    """Validate the notebook's parameters, then seed everything.
+    """Validate the notebook's parameters, pin MKL's code path, then seed everything.
 
     ``namespace`` is the notebook's ``globals()``: the values of the
     parameters cell (possibly overridden by papermill) are read from it, by the
@@ -52,6 +53,7 @@ def start_notebook(
     if missing:
         raise ParameterError(f"the parameters cell of {spec.where} does not define {missing}")
     values = spec.validate({name: namespace[name] for name in spec.parameters})
+    use_reproducible_blas()
     seed_everything(values["seed"], threads)
     print(f"{spec.where}: profile {values['profile']}, seed {values['seed']}, {threads} thread(s)")
     return SimpleNamespace(**values)
