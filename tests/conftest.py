@@ -77,32 +77,35 @@ def pytest_xdist_make_scheduler(config, log):
     return FileScheduling(config, log)
 
 
+#: Seconds per file, every phase of every test (setup, call, teardown: a module's fixtures count).
+FILE_SECONDS: defaultdict[str, float] = defaultdict(float)
+#: Each notebook's smoke run: its cells' seconds (``test_runs`` records them as user properties).
+SMOKE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Collect the time report (on the controller, from every worker's reports)."""
+    FILE_SECONDS[report.nodeid.split("::")[0]] += report.duration
+    SMOKE_SECONDS.update(
+        (name.removeprefix("smoke "), value) for name, value in report.user_properties if name.startswith("smoke ")
+    )
+
+
 def pytest_terminal_summary(terminalreporter):
-    """The slowest files (a notebook under nbval, a test module) and the time of each kind of test."""
-    seconds = defaultdict(float)
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            if getattr(report, "duration", None) is not None and getattr(report, "nodeid", None):
-                seconds[report.nodeid.split("::")[0]] += report.duration
-    if not seconds:
+    """The slowest files (a notebook under nbval, a test module), the time of each kind of test, the smoke runs."""
+    if not FILE_SECONDS:
         return
-    terminalreporter.section("slowest files (seconds, summed over their tests)")
-    for path, total in sorted(seconds.items(), key=lambda item: -item[1])[:SLOWEST_SHOWN]:
+    terminalreporter.section("slowest files (seconds, summed over their tests' setup, call and teardown)")
+    for path, total in sorted(FILE_SECONDS.items(), key=lambda item: -item[1])[:SLOWEST_SHOWN]:
         terminalreporter.write_line(f"{total:8.1f}  {path}")
     kinds = defaultdict(float)
-    for path, total in seconds.items():
+    for path, total in FILE_SECONDS.items():
         kinds[test_kind(path)] += total
     terminalreporter.section("time per kind of test (seconds, summed over the workers)")
     for kind in SCHEDULE_ORDER:
         terminalreporter.write_line(f"{kinds[kind]:8.1f}  {kind}")
     terminalreporter.write_line(f"{sum(kinds.values()):8.1f}  total")
-    smoke = sorted(
-        (value, name)
-        for report in terminalreporter.stats.get("passed", [])
-        for name, value in getattr(report, "user_properties", [])
-        if name.startswith("smoke ")
-    )
-    if smoke:
+    if SMOKE_SECONDS:
         terminalreporter.section("smoke runs: each notebook's own work (seconds in its cells, kernel start excluded)")
-        for value, name in reversed(smoke):
-            terminalreporter.write_line(f"{value:8.1f}  {name.removeprefix('smoke ')}")
+        for name, value in sorted(SMOKE_SECONDS.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{value:8.1f}  {name}")
