@@ -34,7 +34,7 @@ def pytest_configure(config):
     threadpool_limits(limits=1)
 
 
-def test_kind(nodeid: str) -> str:
+def kind_of_test(nodeid: str) -> str:
     """What a test checks, for the time report: a notebook under nbval, a smoke run, the book, or a unit."""
     path = nodeid.split("::")[0]
     if path.endswith(".ipynb"):
@@ -56,9 +56,9 @@ def pytest_collection_modifyitems(config, items):
     The notebooks are marked ``portability``, as are the tests of kernels and threads.
     """
     for item in items:
-        if test_kind(item.nodeid) == "nbval":  # every checked output must hold on every CPU
+        if kind_of_test(item.nodeid) == "nbval":  # every checked output must hold on every CPU
             item.add_marker(pytest.mark.portability)
-    items.sort(key=lambda item: SCHEDULE_ORDER.index(test_kind(item.nodeid)))
+    items.sort(key=lambda item: SCHEDULE_ORDER.index(kind_of_test(item.nodeid)))
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -100,7 +100,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"{total:8.1f}  {path}")
     kinds = defaultdict(float)
     for path, total in FILE_SECONDS.items():
-        kinds[test_kind(path)] += total
+        kinds[kind_of_test(path)] += total
     terminalreporter.section("time per kind of test (seconds, summed over the workers)")
     for kind in SCHEDULE_ORDER:
         terminalreporter.write_line(f"{kinds[kind]:8.1f}  {kind}")
