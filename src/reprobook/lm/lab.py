@@ -143,13 +143,9 @@ def speeches(
     min_tokens, max_tokens = check_count("min_tokens", min_tokens), check_count("max_tokens", max_tokens)
     if min_tokens > max_tokens:
         raise ValueError(f"min_tokens must be at most max_tokens {max_tokens}, got {min_tokens}")
-    found = []
-    for work in corpus.domain(domain, split):
-        for paragraph in work.text.split("\n\n"):
-            ids = tokenizer(paragraph, add_special_tokens=False)["input_ids"]
-            if len(ids) >= min_tokens:
-                found.append(ids[:max_tokens])
-    return found
+    paragraphs = [paragraph for work in corpus.domain(domain, split) for paragraph in work.text.split("\n\n")]
+    encodings = tokenizer.backend_tokenizer.encode_batch_fast(paragraphs, add_special_tokens=False)
+    return [encoding.ids[:max_tokens] for encoding in encodings if len(encoding.ids) >= min_tokens]
 
 
 def text_tokens(tokenizer: PreTrainedTokenizerFast, text: str, corpus: Corpus | None = None) -> torch.Tensor:
