@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NOTEBOOKS, ROOT
+from conftest import CHAPTERS, NOTEBOOKS, ROOT
 from reprobook.book.claims import load_claims
 
 pytestmark = pytest.mark.slow
@@ -151,6 +151,21 @@ def test_sweeps_page_embeds_a_committed_sweep_and_its_chapter_shows_the_counts(h
     robustness = pd.read_csv(chapter / "sweeps" / "strength" / "robustness.csv")
     assert set(robustness["claim"]) <= {c.id for c in load_claims(chapter / "claims.yml").claims}
     index = (html / "chapters" / "prox24" / "index.html").read_text()
-    assert "recorded verdict held, across seeds" in index
+    assert "across seeds" in index and "recorded verdict held in" in index
     for text in committed_robustness(chapter).values():
         assert text.split(" (")[0] in index  # "30 of 30 runs"
+
+
+def test_chapters_judged_on_sweeps_show_the_evidence_beside_each_claim(html):
+    from html import escape
+
+    from reprobook.book.evidence import chapter_evidence
+
+    for chapter in CHAPTERS:
+        evidence = chapter_evidence(chapter)
+        if not evidence:
+            continue
+        index = (html / "chapters" / chapter.slug / "index.html").read_text()
+        for claim_id, found in evidence.items():
+            shown = escape(found.interval_text(), quote=False), escape(found.runs_text(), quote=False)
+            assert all(text in index for text in shown), f"{chapter.slug}/{claim_id}: {shown}"

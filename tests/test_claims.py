@@ -189,6 +189,22 @@ def test_a_paper_profile_claim_waits_as_not_run_until_that_profile_runs(tmp_path
         ledger.report()
 
 
+def test_a_claim_judged_on_a_sweep_prints_its_run_beside_the_sweeps_verdict(tmp_path, capsys):
+    swept = CLAIMS.replace("verdict: reproduced", "verdict: inconclusive\n    sweep: seeds")
+    ledger = ClaimsLedger.for_notebook("01_demo", profile="book", claims_file=write_claims(tmp_path, swept))
+    ledger.record("fast-rate", -1.95)
+    ledger.report()  # the single run is the demonstration: its verdict is not enforced
+    printed = capsys.readouterr().out
+    assert "verdict   : reproduced, at this run; over the runs of sweep `seeds`, the claim's verdict: inconclusive" in (
+        printed
+    )
+    assert ledger.entries()[0]["enforced"] is False
+    ledger = ClaimsLedger.for_notebook("01_demo", profile="smoke", claims_file=write_claims(tmp_path, swept))
+    ledger.record("fast-rate", -1.95)
+    ledger.report()
+    assert "not judged at this profile (recorded at book: inconclusive)" in capsys.readouterr().out
+
+
 def test_ledger_rejects_unknown_missing_and_non_numeric(tmp_path):
     ledger = ClaimsLedger.for_notebook("01_demo", profile="book", claims_file=write_claims(tmp_path))
     with pytest.raises(KeyError, match="slow-rate"):

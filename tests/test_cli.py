@@ -11,7 +11,7 @@ import yaml
 
 from conftest import CHAPTERS, NOTEBOOKS, ROOT
 from reprobook.atomic import atomic_write_text
-from reprobook.book.claims import NOT_RUN, load_claims
+from reprobook.book.claims import INCONCLUSIVE, NOT_RUN, load_claims
 from reprobook.book.cli import main
 from reprobook.book.scoreboard import SCOREBOARD_PAGE, render_scoreboard
 
@@ -64,18 +64,28 @@ def test_committed_scoreboard_is_current():
 
 def test_scoreboard_counts_and_values():
     page = render_scoreboard(ROOT)
-    rows = [line for line in page.splitlines() if line.startswith("| [")]
+    summary, details = page.split("## Reproduction claims")
+    rows = [line for line in details.splitlines() if line.startswith("| [")]
     claims = int(re.search(r"\*\*(\d+) claims:\*\*", page).group(1))
     checks = int(re.search(r"\*\*(\d+) checks:\*\*", page).group(1))
+    inconclusive = int(re.search(r"\*\*(\d+) claims\*\* inconclusive", page).group(1))
     pending = int(re.search(r"\*\*(\d+) claims\*\* not run", page).group(1))
-    assert len(rows) == claims + checks + pending
-    reproduction, rest = page.split("## Sanity checks")
-    sanity, awaiting = rest.split("## Awaiting the paper profile")
+    assert len(rows) == claims + checks + inconclusive + pending
+    reproduction, rest = details.split("## Sanity checks")
+    sanity, rest = rest.split("## Inconclusive at this scale")
+    undecided, awaiting = rest.split("## Awaiting the paper profile")
+    section = {NOT_RUN: awaiting, INCONCLUSIVE: undecided}
     for chapter in CHAPTERS:
-        for claim in load_claims(chapter.claims_file).claims:
-            section = awaiting if claim.verdict == NOT_RUN else reproduction if claim.kind == "reproduction" else sanity
-            assert f"**{claim.id}**" in section
+        every = load_claims(chapter.claims_file).claims
+        for claim in every:
+            default = reproduction if claim.kind == "reproduction" else sanity
+            assert f"**{claim.id}**" in section.get(claim.verdict, default)
+        line = next(line for line in summary.splitlines() if line.startswith(f"| [{chapter.slug}]"))
+        counted = [int(cell) for cell in line.split("|")[2:7]]
+        assert sum(counted) == sum(c.kind == "reproduction" for c in every), line
     assert not any("not run" in row for row in rows), "every claim has a value from its notebook"
+    swept = [row for row in rows if "(sweep `" in row]
+    assert all(re.search(r"\| \S+ \[\S+, \S+\], .* of \d+ runs \(sweep `", row) for row in swept)
 
 
 def test_student_copies_drop_solutions_and_outputs(tmp_path, capsys):

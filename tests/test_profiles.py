@@ -118,8 +118,15 @@ def test_profiles_apply_and_are_checked(spec, tmp_path):
         "folder": "./out",
         "profile": "paper",
     }
-    with pytest.raises(ParameterError, match="unknown profile 'nightly'"):
+    with pytest.raises(ParameterError, match="has no profile 'nightly'; its profiles: \\['smoke', 'book', 'paper'\\]"):
         spec.profile_values("nightly")
+    with pytest.raises(ParameterError, match="has no profile 'long'"):  # optional: only where a claim needs it
+        spec.profile_values("long")
+    longer = tmp_path / "long.yml"
+    longer.write_text(
+        PROFILES.replace("smoke: {iterations: 10}", "smoke: {iterations: 10}\n      long: {iterations: 500}")
+    )
+    assert load_profiles(longer)["01_demo"].profile_values("long") == {"iterations": 500, "profile": "long"}
     broken = tmp_path / "broken.yml"
     broken.write_text(PROFILES.replace("smoke: {iterations: 10}", "smoke: {iterations: 1}"))
     with pytest.raises(ParameterError, match="profile 'smoke'.*'iterations'"):

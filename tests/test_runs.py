@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -13,6 +14,8 @@ from conftest import CHAPTERS, NOTEBOOKS, ROOT
 from reprobook.book.claims import parse_ledger
 from reprobook.book.cli import main
 from reprobook.book.notebooks import execution_seconds, printed_text, read_ledger
+from reprobook.book.provenance import code_files, code_version
+from reprobook.book.sweep import execute_again, printed_ledger
 
 # Each test is a run of its own: any worker may take it (SPREAD_FILES in tests/conftest.py).
 pytestmark = pytest.mark.slow
@@ -41,6 +44,20 @@ def test_smoke_profile_runs_every_notebook(chapter, tmp_path, record_property):
         stored = read_ledger(executed)  # the same ledger as data, for programs such as `reprobook sweep`
         assert {e["claim"]: e["measured_text"] for e in stored} == parse_ledger(ledger)
         assert all(e["profile"] == "smoke" and not e["enforced"] for e in stored)
+
+
+def test_one_committed_sweep_run_executes_again_to_the_same_ledger(tmp_path):
+    """Every committed run can be reproduced, and one is on every commit: the one its hash picks."""
+    records = sorted(ROOT.glob("chapters/*/sweeps/*/runs/*/run.json"))
+    assert records, "the book commits the runs of its sweeps"
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    path = records[int(commit or "0", 16) % len(records)]
+    record = json.loads(path.read_text())
+    chapter = next(c for c in CHAPTERS if c.slug == record["chapter"])
+    assert record["code_version"] == code_version(code_files(chapter, record["notebook"])), f"{path} is stale"
+    again = execute_again(record, chapter.folder, tmp_path)
+    assert again["status"] == "ok", again["error"]
+    assert printed_ledger(again) == printed_ledger(record), f"{path} did not reproduce"
 
 
 def test_overrides_make_a_custom_run(tmp_path):

@@ -19,9 +19,9 @@ from reprobook.book.chapters import Chapter
 from reprobook.book.claims import parse_ledger
 from reprobook.book.cli import main
 from reprobook.book.notebooks import printed_text, read_ledger
+from reprobook.book.provenance import code_files, code_version
 from reprobook.book.sweep import (
     NOTEBOOK_FILE,
-    code_version,
     execute_run,
     parse_seeds,
     plan_sweep,
@@ -144,6 +144,16 @@ def test_a_sweep_records_every_run_and_its_table_matches_the_ledgers(demo, tmp_p
     assert sweep(demo, output, "--seeds", "0-2", "-p", "scale", "0.5,3", "--workers", "1") == 0
     assert "6 runs: 4 already done, 2 to run" in capsys.readouterr().out
     assert len(pd.read_csv(output / "runs.csv")) == 6
+    settings = json.loads((output / "sweep.json").read_text())
+    assert settings["code_files"][NOTEBOOK] == code_files(demo, NOTEBOOK)
+    assert settings["code_version"][NOTEBOOK] == record["code_version"] == runs[0].code_version
+
+    source = demo.source(NOTEBOOK)  # the code changes: its runs are no longer evidence, and go
+    source.write_text(source.read_text().replace("scale * np.random", "1.0 * scale * np.random"))
+    assert sweep(demo, output, "--seeds", "0", "-p", "scale", "0.5", "--workers", "1") == 0
+    shown = capsys.readouterr().out
+    assert "removed 6 runs made by an earlier version of the code" in shown and "1 runs: 0 already done" in shown
+    assert len(list(output.glob("runs/*/run.json"))) == 1
 
 
 def test_a_failing_combination_is_recorded_and_the_others_complete(demo, tmp_path, capsys):
@@ -204,7 +214,8 @@ def test_keys_follow_parameters_seed_and_code():
         chapter, ["02_toy_layers"], "smoke", [0, 1], {"strength": ["0.01", "0.03"], "rhos": ["[0.9]"]}
     )
     assert runs[0].parameters["rhos"] == [0.9] and runs[0].parameters["out_features"] == 8  # the smoke value
-    assert code_version(chapter, "02_toy_layers") != code_version(chapter, "01_prox_operator")
+    assert runs[0].code_version == code_version(code_files(chapter, "02_toy_layers"))
+    assert runs[0].code_version != code_version(code_files(chapter, "01_prox_operator"))
     assert parse_seeds("0-2,5,1") == [0, 1, 2, 5]
     assert split_values("[1, 2],[3],4") == ["[1, 2]", "[3]", "4"]
 

@@ -32,6 +32,13 @@ A claim judged at the ``paper`` profile (a published number at a scale this book
 machines cannot run) records the verdict ``not-run`` until someone runs that profile;
 the ledger then reports the observed verdict as differing, and its runner records it.
 
+**Claims judged on a sweep.** A claim with ``sweep: NAME`` is judged on the committed runs
+in ``chapters/<slug>/sweeps/NAME/`` (many seeds), by the rule of
+:mod:`reprobook.book.evidence`, which can also answer ``inconclusive``: the runs cannot
+separate the outcomes. Its recorded verdict is the rule's, kept current by a test; the
+notebook's single run is the demonstration, and its ledger prints that run's verdict
+next to the sweep's without enforcing it.
+
 One case no printing rule can remove: a value within its CPU-to-CPU noise of a
 rounding boundary (0.97049998 on one CPU, 0.97050001 on another, printed to three
 digits) prints differently. ``make portability`` finds such a claim, and the fix is
@@ -54,6 +61,8 @@ from reprobook.atomic import atomic_write_text
 from reprobook.book.yaml_files import read_yaml
 
 VERDICTS = ("reproduced", "reproduced-in-direction", "not-reproduced")
+#: The verdict of a claim whose sweep cannot separate the outcomes at its scale (scored apart, like ``not-run``).
+INCONCLUSIVE = "inconclusive"
 #: The verdict of a claim judged only at the ``paper`` profile that nobody has run yet (no GPU, no 7B model).
 NOT_RUN = "not-run"
 KINDS = ("reproduction", "sanity")
@@ -121,12 +130,13 @@ CLAIMS_SCHEMA = {
                     "paper_value": {"type": ["number", "null"]},
                     "paper_source": {"type": "string", "minLength": 10},
                     "metric": {"type": "string", "minLength": 10},
-                    "profile": {"enum": ["smoke", "book", "paper"]},
+                    "profile": {"enum": ["smoke", "book", "paper", "long"]},
                     "test": _TEST_SCHEMA,
                     "direction": _TEST_SCHEMA,
                     "digits": {"type": "integer", "minimum": 1, "maximum": 6},
                     "roundoff": {"type": "number", "exclusiveMinimum": 0},
-                    "verdict": {"enum": [*VERDICTS, NOT_RUN]},
+                    "verdict": {"enum": [*VERDICTS, INCONCLUSIVE, NOT_RUN]},
+                    "sweep": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"},
                     "reason": {"type": "string", "minLength": 10},
                 },
             },
@@ -174,6 +184,7 @@ class Claim:
     fails_if: str
     verdict: str
     reason: str
+    sweep: str | None = None
 
     def judge(self, value: float) -> str:
         """The verdict a measured value earns (DESIGN section 5)."""
@@ -233,6 +244,11 @@ def load_claims(path: str | Path) -> ChapterClaims:
             raise ClaimsFileError(
                 f"{path}: claim {claim.id!r}: verdict {NOT_RUN!r} is only for claims judged at the paper profile"
             )
+    for claim in claims:
+        if claim.verdict == INCONCLUSIVE and claim.sweep is None:
+            raise ClaimsFileError(
+                f"{path}: claim {claim.id!r}: verdict {INCONCLUSIVE!r} comes from a sweep; name it in 'sweep'"
+            )
     ids = [c.id for c in claims]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})
     if duplicated:
@@ -260,6 +276,7 @@ def _claim_from_dict(item: dict[str, Any]) -> Claim:
         fails_if=item["fails_if"].strip(),
         verdict=item["verdict"],
         reason=item["reason"].strip(),
+        sweep=item.get("sweep"),
     )
 
 
@@ -344,7 +361,7 @@ class ClaimsLedger:
             atomic_write_text(os.environ[LEDGER_FILE_VARIABLE], json.dumps(entries, indent=1) + "\n")
         mismatches = []
         for claim, entry in zip(self.claims.values(), entries):
-            print(format_ledger_entry(self.chapter, claim, entry["measured"], entry["observed"], entry["enforced"]))
+            print(format_ledger_entry(self.chapter, claim, entry["measured"], entry["observed"], self.profile))
             if entry["enforced"] and entry["observed"] != claim.verdict:
                 mismatches.append(f"{claim.id}: observed {entry['observed']}, recorded {claim.verdict}")
         if mismatches:
@@ -370,18 +387,20 @@ class ClaimsLedger:
                 "observed": claim.judge(self.measured[claim.id]),
                 "recorded": claim.verdict,
                 "recorded_at": claim.profile,
-                "enforced": self.profile == claim.profile,
+                "enforced": self.profile == claim.profile and claim.sweep is None,
             }
             for claim in self.claims.values()
         ]
 
 
-def format_ledger_entry(chapter: str, claim: Claim, value: float, observed: str, enforced: bool) -> str:
+def format_ledger_entry(chapter: str, claim: Claim, value: float, observed: str, profile: str) -> str:
     """The fixed-format text of one ledger entry (parsed back by :func:`parse_ledger`)."""
-    if enforced:
-        status = "matches claims.yml" if observed == claim.verdict else f"DIFFERS from claims.yml ({claim.verdict})"
-    else:
+    if profile != claim.profile:
         status = f"not judged at this profile (recorded at {claim.profile}: {claim.verdict})"
+    elif claim.sweep is not None:
+        status = f"at this run; over the runs of sweep `{claim.sweep}`, the claim's verdict: {claim.verdict}"
+    else:
+        status = "matches claims.yml" if observed == claim.verdict else f"DIFFERS from claims.yml ({claim.verdict})"
     lines = [
         f"claim {chapter}/{claim.id}" + (" (sanity check)" if claim.kind == "sanity" else ""),
         f"  statement : {claim.statement}",

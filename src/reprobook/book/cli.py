@@ -35,7 +35,7 @@ def command_list(args: argparse.Namespace) -> int:
         print(f"{chapter.slug}")
         profiles = load_profiles(chapter.profiles_file)
         for notebook in chapter.notebooks():
-            print(f"  {notebook}  (profiles: {', '.join(PROFILE_NAMES)})")
+            print(f"  {notebook}  (profiles: {', '.join(profiles[notebook].profiles)})")
             defaults = default_parameters(chapter.source(notebook))
             spec = profiles[notebook]
             for name, parameter in spec.parameters.items():
@@ -43,7 +43,7 @@ def command_list(args: argparse.Namespace) -> int:
                     continue
                 others = [
                     f"{profile}: {spec.value_in(profile, name, defaults)!r}"
-                    for profile in PROFILE_NAMES
+                    for profile in spec.profiles
                     if profile != "book" and name in spec.profiles[profile]
                 ]
                 shown = f"{name} = {defaults.get(name)!r}" + (f" ({'; '.join(others)})" if others else "")
@@ -88,7 +88,8 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_sweep(args: argparse.Namespace) -> int:
-    from reprobook.book.sweep import code_version, parse_seeds, plan_sweep, run_sweep, split_values
+    from reprobook.book.provenance import code_files, code_version
+    from reprobook.book.sweep import parse_seeds, plan_sweep, remove_other_versions, run_sweep, split_values
     from reprobook.book.sweep_report import write_report
 
     chapter = get_chapter(args.chapter, args.root)
@@ -97,11 +98,15 @@ def command_sweep(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers must be a positive number of worker processes, got {args.workers}")
     grid = {name: split_values(text) for name, text in args.parameter}
     runs = plan_sweep(chapter, notebooks, args.profile, parse_seeds(args.seeds), grid)
+    files = {name: code_files(chapter, name) for name in notebooks}  # what the runs execute, as they start
     name = args.notebook and notebooks[0][:2]
     output = (
         args.output or args.root / "_sweeps" / "-".join(filter(None, [chapter.slug, name, args.profile]))
     ).resolve()
     print(f"sweeping {chapter.slug} ({', '.join(notebooks)}) into {output}")
+    removed = remove_other_versions(output, runs)
+    if removed:
+        print(f"removed {removed} runs made by an earlier version of the code")
     records = run_sweep(runs, chapter.folder, output, scheduler=args.scheduler, workers=args.workers)
     settings = {
         "chapter": chapter.slug,
@@ -109,10 +114,11 @@ def command_sweep(args: argparse.Namespace) -> int:
         "profile": args.profile,
         "seeds": args.seeds,
         "grid": grid,
-        "code_version": {name: code_version(chapter, name) for name in notebooks},
+        "code_version": {name: code_version(files[name]) for name in notebooks},
+        "code_files": files,
         "command": "reprobook " + shlex.join(args.arguments),
     }
-    print(f"wrote {write_report(output, settings, records)}")
+    print(f"wrote {write_report(output, settings, records, chapter.claims_file)}")
     failed = [record for record in records if record["status"] != "ok"]
     if failed:
         print(f"{len(failed)} of {len(records)} runs failed; their notebooks and errors are in {output / 'runs'}")

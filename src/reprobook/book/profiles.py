@@ -1,10 +1,13 @@
-"""Named parameter sets (``smoke``, ``book``, ``paper``) and parameter validation.
+"""Named parameter sets (``smoke``, ``book``, ``paper``, ``long``) and parameter validation.
 
 ``chapters/<slug>/profiles.yml`` declares, for each notebook, the parameters of
 its ``parameters`` cell (type, allowed range or choices, a help line) and the
 profiles that override them. The ``book`` profile is the notebook's own
-defaults. Every run validates its parameters before any work starts, so a typo
-or an out-of-range value stops it with a message naming the parameter.
+defaults. ``long`` is optional: a scale between ``book`` and ``paper`` for a claim
+the ``book`` scale cannot decide, run as a sweep on a local cluster (about an hour of
+two cores per chapter) and committed, never in the test suite. Every run validates its
+parameters before any work starts, so a typo or an out-of-range value stops it with a
+message naming the parameter.
 
 Parameters that name things are checked the same way: a ``model`` is a laboratory
 model's name or an existing checkpoint folder, a ``text`` a split of the book's
@@ -24,7 +27,9 @@ import yaml
 
 from reprobook.book.yaml_files import read_yaml
 
-PROFILE_NAMES = ("smoke", "book", "paper")
+PROFILE_NAMES = ("smoke", "book", "paper", "long")
+#: The profiles every notebook declares; ``long`` only where a claim needs it.
+REQUIRED_PROFILES = ("smoke", "book", "paper")
 CUSTOM_PROFILE = "custom"
 #: Types of things a parameter names: a name the book knows, or a local file or folder.
 NAMED_TYPES = ("model", "text", "path")
@@ -71,7 +76,7 @@ PROFILES_SCHEMA = {
                         "parameters": {"type": "object", "additionalProperties": _PARAMETER_SCHEMA},
                         "profiles": {
                             "type": "object",
-                            "required": list(PROFILE_NAMES),
+                            "required": list(REQUIRED_PROFILES),
                             "additionalProperties": False,
                             "properties": {name: {"type": "object"} for name in PROFILE_NAMES},
                         },
@@ -211,7 +216,7 @@ class NotebookProfiles:
     def profile_values(self, profile: str, local_files: bool = True) -> dict[str, Any]:
         """The overrides a named profile applies to the notebook's defaults."""
         if profile not in self.profiles:
-            raise ParameterError(f"unknown profile {profile!r}; expected one of {list(self.profiles)}")
+            raise ParameterError(f"{self.where} has no profile {profile!r}; its profiles: {list(self.profiles)}")
         return self.validate({**self.profiles[profile], "profile": profile}, local_files)
 
     def value_in(self, profile: str, name: str, defaults: dict[str, Any]) -> Any:
@@ -256,7 +261,7 @@ def load_profiles(path: str | Path) -> dict[str, NotebookProfiles]:
             for name, spec in specs.items()
         }
         profiles = NotebookProfiles(data["chapter"], notebook, parameters, entry["profiles"])
-        for name in PROFILE_NAMES:
+        for name in entry["profiles"]:
             try:
                 profiles.profile_values(name, local_files=False)
             except ParameterError as error:

@@ -1,15 +1,23 @@
-"""The scoreboard: every chapter's claims, the paper's value, this book's value, the verdict."""
+"""The scoreboard: every chapter's claims, the paper's value, this book's value, the verdict.
+
+A claim judged on a sweep (:mod:`reprobook.book.evidence`) also shows the median and 95 %
+interval of its value over the sweep's runs and how many runs are on the verdict's side.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
 from reprobook.book.chapters import Chapter, find_book_root, list_chapters
-from reprobook.book.claims import NOT_RUN, VERDICTS, Claim, load_claims, parse_ledger
+from reprobook.book.claims import INCONCLUSIVE, NOT_RUN, VERDICTS, Claim, load_claims, parse_ledger
 from reprobook.book.notebooks import printed_text
+
+if TYPE_CHECKING:
+    from reprobook.book.evidence import Evidence
 
 SCOREBOARD_PAGE = Path("book") / "scoreboard.md"
 
@@ -21,10 +29,17 @@ class ScoreRow:
     chapter: str
     claim: Claim
     measured: str
+    evidence: Evidence | None = None
 
     @property
     def paper(self) -> str:
         return self.claim.paper_text()
+
+    def sweep_text(self) -> str:
+        """``0.738 [0.70, 0.80], 9 of 10 runs (sweep `seeds`)``, or ``one run`` for a claim without a sweep."""
+        if self.evidence is None:
+            return "one run"
+        return f"{self.evidence.interval_text()}, {self.evidence.runs_text()} (sweep `{self.claim.sweep}`)"
 
 
 def measured_values(chapter: Chapter, notebook: str) -> dict[str, str]:
@@ -39,8 +54,14 @@ def chapter_rows(chapter: Chapter) -> list[ScoreRow]:
     """The scoreboard rows of one chapter, in the order of its claims.yml."""
     claims = load_claims(chapter.claims_file)
     notebooks = {c.notebook for c in claims.claims}
+    from reprobook.book.evidence import chapter_evidence
+
     values = {name: measured_values(chapter, name) for name in notebooks}
-    return [ScoreRow(chapter.slug, claim, values[claim.notebook].get(claim.id, "not run")) for claim in claims.claims]
+    evidence = chapter_evidence(chapter)
+    return [
+        ScoreRow(chapter.slug, claim, values[claim.notebook].get(claim.id, "not run"), evidence.get(claim.id))
+        for claim in claims.claims
+    ]
 
 
 def one_line(text: str) -> str:
@@ -53,22 +74,49 @@ def _cell(text: str) -> str:
 
 
 def _table(rows: list[ScoreRow]) -> list[str]:
-    lines = ["| chapter | claim | paper | this book | test | verdict |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| chapter | claim | paper | this book (one run) | over the sweep: median [95 % interval] | test | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         claim = row.claim
         lines.append(
             f"| [{row.chapter}](../chapters/{row.chapter}/index.md) | **{claim.id}**: {_cell(claim.statement)} "
-            f"| {row.paper} | {row.measured} | {_cell(claim.test_text())} | {claim.verdict} |"
+            f"| {row.paper} | {row.measured} | {row.sweep_text()} | {_cell(claim.test_text())} | {claim.verdict} |"
+        )
+    return lines
+
+
+def _summary(rows: list[ScoreRow]) -> list[str]:
+    """One line per chapter: how many of its claims earned each verdict."""
+    columns = [*VERDICTS, INCONCLUSIVE, NOT_RUN]
+    lines = [
+        "| chapter | " + " | ".join(columns) + " | sanity checks passed |",
+        "|---|" + "---|" * (len(columns) + 1),
+    ]
+    for chapter in dict.fromkeys(row.chapter for row in rows):
+        claims = [r.claim for r in rows if r.chapter == chapter]
+        reproduction = [c for c in claims if c.kind == "reproduction"]
+        checks = [c for c in claims if c.kind == "sanity"]
+        counts = [str(sum(c.verdict == verdict for c in reproduction)) for verdict in columns]
+        passed = sum(c.verdict == "reproduced" for c in checks)
+        lines.append(
+            f"| [{chapter}](../chapters/{chapter}/index.md) | " + " | ".join(counts) + f" | {passed} of {len(checks)} |"
         )
     return lines
 
 
 def render_scoreboard(root: Path | None = None) -> str:
-    """The Markdown of the scoreboard page: the reproduction claims and their score, then the sanity checks."""
+    """The Markdown of the scoreboard page: a summary per chapter, the reproduction claims and their score,
+    the sanity checks, then the claims scored apart (inconclusive, awaiting the paper profile)."""
+    from reprobook.book.evidence import MAJORITY
+
     root = root or find_book_root()
     rows = [row for chapter in list_chapters(root) for row in chapter_rows(chapter)]
-    claims = [row for row in rows if row.claim.kind == "reproduction" and row.claim.verdict != NOT_RUN]
+    apart = (NOT_RUN, INCONCLUSIVE)
+    claims = [row for row in rows if row.claim.kind == "reproduction" and row.claim.verdict not in apart]
     checks = [row for row in rows if row.claim.kind == "sanity"]
+    inconclusive = [row for row in rows if row.claim.verdict == INCONCLUSIVE]
     pending = [row for row in rows if row.claim.verdict == NOT_RUN]
     counts = {verdict: sum(r.claim.verdict == verdict for r in claims) for verdict in VERDICTS}
     failed_checks = sum(r.claim.verdict != "reproduced" for r in checks)
@@ -79,7 +127,30 @@ def render_scoreboard(root: Path | None = None) -> str:
                 "",
                 "Every claim the book checks, with the paper's value, the value this book measured at the",
                 "claim's profile, and the verdict. This page is generated by `reprobook scoreboard` from each",
-                "chapter's `claims.yml` and the outputs of its committed notebooks; a test keeps it current.",
+                "chapter's `claims.yml`, the outputs of its committed notebooks and the runs of its committed",
+                "sweeps; a test keeps it current.",
+                "",
+                "## How a verdict is reached",
+                "",
+                "A claim with a sweep is judged on many runs of its notebook at the claim's profile (other",
+                "seeds, committed under `chapters/<chapter>/sweeps/`), by one rule:",
+                "",
+                f"- **reproduced** when the claim's test passes in at least {MAJORITY:.0%} of the runs *and* the",
+                "  95 % interval of the median (a percentile bootstrap over the runs) lies on the test's side",
+                "  of its threshold;",
+                "- **reproduced-in-direction** by the same rule on the claim's weaker direction test;",
+                f"- **not-reproduced** when the weakest test fails in at least {MAJORITY:.0%} of the runs and",
+                "  the interval lies on its failing side;",
+                "- **inconclusive** otherwise: at this scale the runs cannot separate the outcomes. Its reason",
+                "  says what run would decide it. Inconclusive claims are scored apart, like those not run.",
+                "",
+                "A claim without a sweep (`one run` below) is judged on the notebook's single run.",
+                "",
+                "## Per chapter",
+                "",
+                "Reproduction claims by verdict, and the sanity checks that pass.",
+                "",
+                *_summary(rows),
                 "",
                 "## Reproduction claims",
                 "",
@@ -100,6 +171,14 @@ def render_scoreboard(root: Path | None = None) -> str:
                 f"**{len(checks)} checks:** {len(checks) - failed_checks} pass, {failed_checks} fail.",
                 "",
                 *_table(checks),
+                "",
+                "## Inconclusive at this scale",
+                "",
+                "Claims whose runs cannot separate the outcomes; each chapter says what run would decide them.",
+                "",
+                f"**{len(inconclusive)} claims** inconclusive.",
+                "",
+                *_table(inconclusive),
                 "",
                 "## Awaiting the paper profile",
                 "",

@@ -1,9 +1,10 @@
 """Sphinx directives the book's pages use, so that tables are generated, never copied.
 
 - ``{claims-table}`` in ``chapters/<slug>/index.md``: the chapter's claims, the
-  paper's value, this book's value, the test and the verdict with its reason; where the
-  chapter has committed sweeps (``sweeps/*/robustness.csv``), how often each recorded
-  verdict held across their seeds.
+  paper's value, this book's value, the test and the verdict with its reason; for a claim
+  judged on a sweep, the median and interval of its value over the runs and how many runs
+  are on the verdict's side; where the chapter has other committed sweeps
+  (``sweeps/*/robustness.csv``), how often each recorded verdict held across their seeds.
 - ``{rerun-box}``: the exact commands to rerun the chapter, with its notebooks'
   parameters, their defaults and the smoke values.
 """
@@ -20,7 +21,8 @@ from reprobook.book.chapters import Chapter
 from reprobook.book.notebooks import default_parameters
 from reprobook.book.profiles import load_profiles
 from reprobook.book.scoreboard import chapter_rows, one_line
-from reprobook.book.sweep_report import SWEEPS_FOLDER, committed_robustness
+from reprobook.book.sweep import SWEEPS_FOLDER
+from reprobook.book.sweep_report import committed_robustness
 
 
 def _chapter_of(directive: SphinxDirective) -> Chapter:
@@ -42,22 +44,23 @@ class ClaimsTable(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         chapter = _chapter_of(self)
         rows = chapter_rows(chapter)
-        for path in sorted((chapter.folder / SWEEPS_FOLDER).glob("*/*.csv")):
+        for path in sorted((chapter.folder / SWEEPS_FOLDER).glob("*/**/*.*")):
             self.env.note_dependency(str(path))
         robust = committed_robustness(chapter.folder)
+        swept = robust or any(row.evidence for row in rows)
         lines = [
             "```{list-table}",
             ":header-rows: 1",
-            f":widths: {'36 12 16 16 20' if robust else '46 14 18 22'}",
+            f":widths: {'32 10 16 14 28' if swept else '46 14 18 22'}",
             ":class: claims-table",
             "",
             "* - claim (in the paper's terms)",
             "  - paper",
-            "  - this book",
+            "  - this book (one run)",
             "  - verdict",
         ]
-        if robust:
-            lines.append("  - recorded verdict held, across seeds ({doc}`sweeps </book/sweeps>`)")
+        if swept:
+            lines.append("  - across seeds ({doc}`sweeps </book/sweeps>`)")
         for row in rows:
             claim = row.claim
             label = " *(sanity check)*" if claim.kind == "sanity" else ""
@@ -67,8 +70,10 @@ class ClaimsTable(SphinxDirective):
                 f"  - `{row.measured}` (test: `{claim.test_text()}`)",
                 f"  - **{claim.verdict}**",
             ]
-            if robust:
-                lines.append(f"  - {robust.get(claim.id, 'not swept')}")
+            if row.evidence:
+                lines.append(f"  - median [95 % interval] {row.sweep_text()}")
+            elif swept:
+                lines.append(f"  - recorded verdict held in {robust.get(claim.id, 'one run: not swept')}")
         lines += ["```", "", "How each claim is measured, and why its verdict is what it is:", ""]
         for row in rows:
             claim = row.claim

@@ -8,7 +8,8 @@ worker per core, or any cluster whose scheduler address is given.
 
 Each run lives in ``<output>/runs/<key>/`` (the executed notebook and ``run.json``,
 its record). The key hashes the chapter, notebook, parameters, seed and the code
-version, so a rerun of the same sweep skips the runs already done. A failed run
+version (:mod:`reprobook.book.provenance`: what the notebook's run executes), so a rerun
+of the same sweep skips the runs already done, and a sweep whose code changed runs again. A failed run
 keeps its partial notebook and its error and does not stop the others; a worker
 that dies is retried once (Dask's ``allowed-failures``), then its run is recorded
 as failed. :mod:`reprobook.book.sweep_report` turns the records into the report.
@@ -20,23 +21,25 @@ import hashlib
 import itertools
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from papermill.exceptions import PapermillExecutionError
-
-import reprobook
 from reprobook.atomic import atomic_write_text
 from reprobook.book.chapters import Chapter
 from reprobook.book.notebooks import execute, read_ledger
 from reprobook.book.profiles import CUSTOM_PROFILE, ParameterError, load_profiles
+from reprobook.book.provenance import code_files, code_version
 
 #: Parameters a sweep sets itself: the seed comes from ``--seeds``, the profile is always ``custom``.
 RESERVED = ("seed", "profile")
 RECORD_FILE = "run.json"
+#: A chapter's committed sweeps live in ``chapters/<slug>/sweeps/<name>/``, each with its settings file.
+SWEEPS_FOLDER = "sweeps"
+SETTINGS_FILE = "sweep.json"
 NOTEBOOK_FILE = "notebook.ipynb"
 
 
@@ -49,6 +52,7 @@ class SweepRun:
     seed: int
     swept: dict[str, Any]
     parameters: dict[str, Any]
+    code_version: str
     key: str
 
     def label(self) -> str:
@@ -89,21 +93,6 @@ def split_values(text: str) -> list[str]:
     return values
 
 
-def code_version(chapter: Chapter, notebook: str) -> str:
-    """A hash of what a run's result depends on: the library's source and the chapter's notebook and YAML files."""
-    library = Path(reprobook.__file__).parent
-    files = [
-        *sorted(library.rglob("*.py")),
-        chapter.source(notebook),
-        chapter.profiles_file,
-        chapter.claims_file,
-    ]
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def plan_sweep(
     chapter: Chapter, notebooks: list[str], profile: str, seeds: list[int], grid: dict[str, list[str]]
 ) -> list[SweepRun]:
@@ -124,15 +113,31 @@ def plan_sweep(
                 raise ParameterError(f"-p {name}: a sweep sets {name!r} itself (use --seeds for seeds)")
         choices = {name: [spec.parse(name, text) for text in texts] for name, texts in grid.items()}
         base = spec.profile_values(profile)
-        version = code_version(chapter, notebook)
+        version = code_version(code_files(chapter, notebook))
         for values in itertools.product(*choices.values()):
             swept = dict(zip(choices, values))
             for seed in seeds:
                 parameters = spec.validate({**base, **swept, "seed": seed, "profile": CUSTOM_PROFILE})
                 identity = [chapter.slug, notebook, sorted(parameters.items()), seed, version]
                 key = hashlib.sha256(json.dumps(identity, default=repr).encode()).hexdigest()[:16]
-                runs.append(SweepRun(chapter.slug, notebook, seed, swept, parameters, key))
+                runs.append(SweepRun(chapter.slug, notebook, seed, swept, parameters, version, key))
     return runs
+
+
+def remove_other_versions(output: Path, runs: list[SweepRun]) -> int:
+    """Delete the runs in ``output`` of the sweep's notebooks made by other code; return how many.
+
+    They are no longer evidence of anything the book runs: a sweep whose code changed
+    starts again (runs of the same code, at other seeds, are kept).
+    """
+    versions = {run.notebook: run.code_version for run in runs}
+    removed = 0
+    for path in sorted(output.glob(f"runs/*/{RECORD_FILE}")):
+        record = json.loads(path.read_text())
+        if record["notebook"] in versions and record.get("code_version") != versions[record["notebook"]]:
+            shutil.rmtree(path.parent)
+            removed += 1
+    return removed
 
 
 def run_folder(output: Path, run: SweepRun) -> Path:
@@ -154,6 +159,8 @@ def write_record(output: Path, run: SweepRun, status: str, seconds: float, error
 
 def execute_run(run: SweepRun, chapter_folder: Path, output: Path) -> dict[str, Any]:
     """Execute one run with papermill (on a worker) and record it; a failing notebook is recorded, not raised."""
+    from papermill.exceptions import PapermillExecutionError
+
     folder = run_folder(output, run)
     folder.mkdir(parents=True, exist_ok=True)
     notebook = folder / NOTEBOOK_FILE
@@ -172,6 +179,17 @@ def execute_run(run: SweepRun, chapter_folder: Path, output: Path) -> dict[str, 
     if ledger is None:
         return write_record(output, run, "failed", time.perf_counter() - clock, "the notebook reported no ledger", None)
     return write_record(output, run, "ok", time.perf_counter() - clock, None, ledger)
+
+
+def execute_again(record: dict[str, Any], chapter_folder: Path, output: Path) -> dict[str, Any]:
+    """Execute a recorded run again, with the same notebook, parameters and seed, into ``output``; its new record."""
+    run = SweepRun(**{name: record[name] for name in SweepRun.__dataclass_fields__})
+    return execute_run(run, chapter_folder, output)
+
+
+def printed_ledger(record: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """What a run's ledger prints, as data: each claim, its value to the claim's stable digits, its verdict."""
+    return [(entry["claim"], entry["measured_text"], entry["observed"]) for entry in record["ledger"] or []]
 
 
 def default_workers() -> int:

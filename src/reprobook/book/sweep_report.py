@@ -24,8 +24,8 @@ from matplotlib.figure import Figure
 
 from reprobook.atomic import atomic_write_bytes, atomic_write_text
 from reprobook.book.claims import WITHIN
+from reprobook.book.sweep import SETTINGS_FILE, SWEEPS_FOLDER
 
-SWEEPS_FOLDER = "sweeps"
 ROBUSTNESS_FILE = "robustness.csv"
 
 
@@ -107,12 +107,59 @@ def _markdown(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False, floatfmt=".3g")
 
 
-def write_report(folder: Path, settings: dict[str, Any], records: list[dict[str, Any]]) -> Path:
-    """Write the sweep's tables, plots, settings and ``report.md`` into ``folder``; return the report's path."""
+def in_plan_order(settings: dict[str, Any], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records by notebook, swept values and seed: the same report whichever order the runs finished in."""
+
+    def position(record: dict[str, Any]) -> tuple:
+        values = tuple(record["swept"][name] for name in settings["grid"])
+        return settings["notebooks"].index(record["notebook"]), values, record["seed"]
+
+    return sorted(records, key=position)
+
+
+def verdict_lines(claims_file: Path, records: list[dict[str, Any]]) -> list[str]:
+    """For a sweep over seeds only: each claim's median, interval, runs and the verdict the book's rule gives."""
+    from reprobook.book.claims import load_claims
+    from reprobook.book.evidence import MIN_RUNS, judge_runs
+
+    rows = []
+    for claim in load_claims(claims_file).claims:
+        values = [e["measured"] for r in records if r["status"] == "ok" for e in r["ledger"] if e["claim"] == claim.id]
+        if len(values) >= MIN_RUNS:
+            evidence = judge_runs(claim, values)
+            rows.append(
+                f"| {claim.id} | {evidence.interval_text()} | {evidence.runs_text()} | {evidence.verdict} "
+                f"| {claim.verdict} |"
+            )
+    if not rows:
+        return []
+    return [
+        "## Verdicts by the book's rule",
+        "",
+        "Each claim's median over the runs and the 95 % bootstrap interval of the median, the runs on",
+        "the verdict's side, the verdict the rule gives (see the scoreboard) and the one `claims.yml`",
+        "records (equal for a claim judged on this sweep).",
+        "",
+        "| claim | median [95 % interval] | runs | rule | claims.yml |",
+        "|:--|:--|:--|:--|:--|",
+        *rows,
+        "",
+    ]
+
+
+def write_report(
+    folder: Path, settings: dict[str, Any], records: list[dict[str, Any]], claims_file: Path | None = None
+) -> Path:
+    """Write the sweep's tables, plots, settings and ``report.md`` into ``folder``; return the report's path.
+
+    For a sweep over seeds only, with the chapter's ``claims_file``, the report also gives each
+    claim's verdict by the book's rule.
+    """
     swept = list(settings["grid"])
+    records = in_plan_order(settings, records)
     runs = runs_table(records)
     atomic_write_text(folder / "runs.csv", runs.to_csv(index=False))
-    atomic_write_text(folder / "sweep.json", json.dumps(settings, indent=1) + "\n")
+    atomic_write_text(folder / SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
     claims = claim_rows(records)
     failed = runs[runs["status"] != "ok"]
     ok = len(runs) - len(failed)
@@ -141,6 +188,8 @@ def write_report(folder: Path, settings: dict[str, Any], records: list[dict[str,
             _markdown(shown),
             "",
         ]
+        if not swept and claims_file is not None:
+            lines += verdict_lines(claims_file, records)
         plotted = [name for name in swept if claims[name].nunique() > 1]
         if plotted:
             lines += ["## Each claim against each swept parameter", ""]
