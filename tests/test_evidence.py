@@ -110,6 +110,7 @@ def test_the_interval_is_the_percentile_bootstrap_of_the_median():
     assert values.min() <= low <= np.median(values) <= high <= values.max()
     assert median_interval(np.full(6, 0.25)) == (0.25, 0.25)
     assert median_interval(values) == (low, high), "the same interval on every call"
+    assert median_interval(values[::-1]) == (low, high), "and in whatever order the runs are read"
 
 
 def test_an_interval_that_touches_the_threshold_passes_only_when_the_test_admits_it():

@@ -74,9 +74,14 @@ class Evidence:
 
 
 def median_interval(values: np.ndarray) -> tuple[float, float]:
-    """The 95 % percentile-bootstrap interval of the median of ``values`` (NaN if any value is NaN)."""
+    """The 95 % percentile-bootstrap interval of the median of ``values`` (NaN if any value is NaN).
+
+    The values are sorted first, so that the interval depends on the runs, not on the order
+    their records are read in.
+    """
     from scipy.stats import bootstrap
 
+    values = np.sort(values)
     if np.isnan(values).any():
         return math.nan, math.nan
     if np.ptp(values) == 0:  # every run gave the same value: the bootstrap has nothing to resample

@@ -111,6 +111,7 @@ def render_scoreboard(root: Path | None = None) -> str:
     the sanity checks, then the claims scored apart (inconclusive, awaiting the paper profile)."""
     from reprobook.book.evidence import MAJORITY
 
+    share = f"{MAJORITY * 100:.0f} %"
     root = root or find_book_root()
     rows = [row for chapter in list_chapters(root) for row in chapter_rows(chapter)]
     apart = (NOT_RUN, INCONCLUSIVE)
@@ -135,12 +136,12 @@ def render_scoreboard(root: Path | None = None) -> str:
                 "A claim with a sweep is judged on many runs of its notebook at the claim's profile (other",
                 "seeds, committed under `chapters/<chapter>/sweeps/`), by one rule:",
                 "",
-                f"- **reproduced** when the claim's test passes in at least {MAJORITY:.0%} of the runs *and* the",
-                "  95 % interval of the median (a percentile bootstrap over the runs) lies on the test's side",
-                "  of its threshold;",
+                f"- **reproduced** when the claim's test passes in at least {share} of the runs *and* the 95 %",
+                "  interval of the median (a percentile bootstrap over the runs) lies on the test's side of",
+                "  its threshold;",
                 "- **reproduced-in-direction** by the same rule on the claim's weaker direction test;",
-                f"- **not-reproduced** when the weakest test fails in at least {MAJORITY:.0%} of the runs and",
-                "  the interval lies on its failing side;",
+                f"- **not-reproduced** when the weakest test fails in at least {share} of the runs and the",
+                "  interval lies on its failing side;",
                 "- **inconclusive** otherwise: at this scale the runs cannot separate the outcomes. Its reason",
                 "  says what run would decide it. Inconclusive claims are scored apart, like those not run.",
                 "",
