@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The CPU build of PyTorch, installed before anything that depends on torch.
 TORCH ?= torch==2.13.0
+# The device `make gpu-check` checks: cuda, or cpu for a dry run of every step at small shapes.
+DEVICE ?= cuda
 MATHJAX := _assets/mathjax/tex-mml-chtml.js
 # Data files the book may not ship (the dopewolfe chapter's published features) are read from
 # $REPROBOOK_DATA; when it is unset and a data folder sits beside the project, the tests,
@@ -21,7 +23,7 @@ PYTEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=25 --durations-min=5
 LINTED := src tests chapters
 
-.PHONY: help venv book test lint format portability reproduce bench artifacts scoreboard student clean
+.PHONY: help venv book test lint format portability reproduce bench gpu-check artifacts scoreboard student clean
 
 help:
 	@echo "make book       build the HTML book (offline-ready) into _build/html"
@@ -30,6 +32,7 @@ help:
 	@echo "make format     format and fix the code with ruff (src, tests, notebook sources)"
 	@echo "make reproduce  re-execute every notebook in place at its book profile"
 	@echo "make bench      benchmarks: ratios against baselines measured in the same run"
+	@echo "make gpu-check  the GPU paths against the CPU, then timed (DEVICE=cpu: a dry run); writes gpu-check.json"
 	@echo "make artifacts  train every laboratory language model into the cache (about 20 minutes)"
 	@echo "make student    student copies of the notebooks (solutions removed) in student/"
 	@echo "make clean      remove build outputs and runs (keeps .venv)"
@@ -76,6 +79,9 @@ reproduce: venv
 
 bench: venv
 	$(BIN)/python tests/benchmarks/run.py
+
+gpu-check: venv
+	$(BIN)/python tests/benchmarks/gpu_check.py --device $(DEVICE) --out gpu-check.json
 
 artifacts: venv
 	$(BIN)/reprobook models --build

@@ -270,21 +270,6 @@ def test_the_semi_structured_kernel_matches_the_dense_product_on_a_gpu():
     torch.testing.assert_close(layer(x), x @ weight.T, rtol=1e-2, atol=1e-2)
 
 
-def test_the_gpu_benchmark_script_runs_its_dry_run_on_the_cpu(tmp_path, root):
-    import importlib.util
-    import json
-
-    spec = importlib.util.spec_from_file_location(
-        "gpu_semi_structured", root / "tests" / "benchmarks" / "gpu_semi_structured.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    assert script.main(["--dry-run", "--out", str(tmp_path / "gpu.json")]) == 0
-    results = json.loads((tmp_path / "gpu.json").read_text())
-    assert all(row["agree"] and not row["kernel"] for row in results["matmul"])
-    assert set(results["pruning"][0]) == {"out", "in", "wanda_s", "sparsegpt_s", "prox_s"}
-
-
 def test_toy_correlation_shapes():
     correlation = {}
     for family in FAMILIES:
