@@ -229,6 +229,16 @@ def test_enumeration_certificate_approaches_d():
     assert np.isclose(sum(result.weights.values()), 1.0)
     v = design_information(items, 3, result.weights)
     assert result.objective[-1] == pytest.approx(np.linalg.slogdet(v)[1], abs=1e-8)
+    # one gap per iterate, the last one the certificate of the final design, by brute force
+    assert len(result.gap) == len(result.objective) == result.iterations + 1
+    subsets = all_subsets(14, 3)
+    gains = [np.trace(np.linalg.solve(v, design_information(items, 3, {tuple(s): 1.0}))) for s in subsets]
+    assert result.gap[-1] == pytest.approx(max(gains) - 3, abs=1e-9)
+    # the memo DopeWolfe reads its gains from, carried through 300 Woodbury updates, is X V⁻¹ Xᵀ
+    np.testing.assert_allclose(result.memo, items @ np.linalg.solve(v, items.T), atol=1e-10)
+    lists = items[subsets[:40]]
+    official = dope(lists, step="exact", max_iterations=20, track_gap=True)
+    assert len(official.gap) == len(official.objective)
 
 
 def test_round_design_keeps_the_budget_and_the_proportions():

@@ -264,6 +264,12 @@ def test_report_counts_match_a_hand_made_ledger_table(tmp_path):
     assert "6 runs, 5 finished, 1 failed" in report and "- `f`: ZeroDivisionError in cell 2: boom" in report
     runs = pd.read_csv(folder / "runs.csv")
     assert list(runs["below-one verdict"].fillna("-")) == [r["ledger"][0]["observed"] for r in records[:5]] + ["-"]
+    claims_file = tmp_path / "demo" / "claims.yml"  # recorded since the runs: the report compares with it
+    claims_file.parent.mkdir()
+    claims_file.write_text(DEMO_CLAIMS.replace("verdict: reproduced", "verdict: not-reproduced"))
+    write_report(tmp_path / "again", settings, records, claims_file)
+    again = pd.read_csv(tmp_path / "again" / "robustness.csv")
+    assert list(again["holds"]) == ["1 of 3", "1 of 2"] and set(again["recorded"]) == {"not-reproduced"}
     claims = pd.DataFrame([{**r["ledger"][0], "seed": r["seed"], **r["swept"]} for r in records[:5]])
     claims["held"] = claims["observed"] == claims["recorded"]
     assert robustness(claims, ["scale"])["held"].tolist() == [2, 1]

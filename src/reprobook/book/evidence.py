@@ -30,6 +30,7 @@ from reprobook.book.chapters import Chapter
 from reprobook.book.claims import INCONCLUSIVE, WITHIN, Claim, Test, load_claims
 from reprobook.book.provenance import changed_files, code_files, code_version
 from reprobook.book.sweep import RECORD_FILE, SETTINGS_FILE, SWEEPS_FOLDER
+from reprobook.bootstrap import percentile_interval
 
 #: A verdict needs this share of the runs on its side, and the interval too.
 MAJORITY = 0.8
@@ -79,23 +80,12 @@ def median_interval(values: np.ndarray) -> tuple[float, float]:
     The values are sorted first, so that the interval depends on the runs, not on the order
     their records are read in.
     """
-    from scipy.stats import bootstrap
-
     values = np.sort(values)
     if np.isnan(values).any():
         return math.nan, math.nan
     if np.ptp(values) == 0:  # every run gave the same value: the bootstrap has nothing to resample
         return float(values[0]), float(values[0])
-    result = bootstrap(
-        (values,),
-        np.median,
-        n_resamples=RESAMPLES,
-        confidence_level=CONFIDENCE,
-        method="percentile",
-        vectorized=True,
-        rng=np.random.default_rng(BOOTSTRAP_SEED),
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return percentile_interval((values,), np.median, CONFIDENCE, RESAMPLES, BOOTSTRAP_SEED)
 
 
 def interval_passes(test: Test, low: float, high: float, reference: float | None) -> bool:

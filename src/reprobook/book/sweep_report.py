@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from reprobook.atomic import atomic_write_bytes, atomic_write_text
-from reprobook.book.claims import WITHIN
+from reprobook.book.claims import WITHIN, load_claims
 from reprobook.book.sweep import SETTINGS_FILE, SWEEPS_FOLDER
 
 ROBUSTNESS_FILE = "robustness.csv"
@@ -119,7 +119,6 @@ def in_plan_order(settings: dict[str, Any], records: list[dict[str, Any]]) -> li
 
 def verdict_lines(claims_file: Path, records: list[dict[str, Any]]) -> list[str]:
     """For a sweep over seeds only: each claim's median, interval, runs and the verdict the book's rule gives."""
-    from reprobook.book.claims import load_claims
     from reprobook.book.evidence import MIN_RUNS, judge_runs
 
     rows = []
@@ -152,8 +151,9 @@ def write_report(
 ) -> Path:
     """Write the sweep's tables, plots, settings and ``report.md`` into ``folder``; return the report's path.
 
-    For a sweep over seeds only, with the chapter's ``claims_file``, the report also gives each
-    claim's verdict by the book's rule.
+    With the chapter's ``claims_file``, the verdicts the report compares with are those it
+    records now; for a sweep over seeds only, the report also gives each claim's verdict by
+    the book's rule.
     """
     swept = list(settings["grid"])
     records = in_plan_order(settings, records)
@@ -174,6 +174,10 @@ def write_report(
         "",
     ]
     if not claims.empty:
+        if claims_file is not None:  # the verdicts recorded now, not when the runs were made
+            recorded = {claim.id: claim for claim in load_claims(claims_file).claims}
+            claims["recorded"] = [recorded[c].verdict for c in claims["claim"]]
+            claims["recorded_at"] = [recorded[c].profile for c in claims["claim"]]
         claims["held"] = claims["observed"] == claims["recorded"]
         table = robustness(claims, swept)
         atomic_write_text(folder / ROBUSTNESS_FILE, table.to_csv(index=False))

@@ -51,7 +51,7 @@ class FrankWolfeResult:
     ``weights`` is a vector over the given lists (:func:`dope`) or a map from K-subsets
     (sorted tuples of item indices) to their weights (:func:`dopewolfe`); only subsets
     with positive weight are kept. ``seconds`` is the wall time since the start;
-    ``gap`` the Kiefer-Wolfowitz gap, where it was computed (NaN elsewhere);
+    ``gap`` the Kiefer-Wolfowitz gap of each iterate, where it was computed (NaN elsewhere);
     ``multiplications`` counts the multiplications of the gains and the line search, by
     the cost model of :func:`dope` (the same on every machine, unlike ``seconds``; 0 for
     :func:`dopewolfe`, which does not count).
@@ -63,6 +63,7 @@ class FrankWolfeResult:
     steps: np.ndarray
     gap: np.ndarray
     multiplications: int = 0
+    memo: np.ndarray | None = None  # dopewolfe: X V⁻¹ Xᵀ as its Woodbury updates carried it to the end
 
     @property
     def iterations(self) -> int:
@@ -171,7 +172,7 @@ def dope(
     window = 1 if samples is None else max(1, n_lists // samples)
 
     start = time.perf_counter()
-    objective, seconds, steps, gaps = [log_det(information + ridge)], [0.0], [], [np.nan]
+    objective, seconds, steps, gaps = [log_det(information + ridge)], [0.0], [], []
     multiplications = 0
     for t in range(1, max_iterations + 1):
         v = information + ridge
@@ -184,10 +185,7 @@ def dope(
             gains = _factor_gains(factor, factors[candidates])
         vertex = int(candidates[np.argmax(gains)])
         multiplications += len(candidates) * (d**3 if implementation == "official" else k * d**2)
-        if track_gap:
-            gaps.append(_gap(factor, factors, information))
-        else:
-            gaps.append(np.nan)
+        gaps.append(_gap(factor, factors, information) if track_gap else np.nan)  # of the iterate before the step
 
         direction = matrices[vertex] + ridge
         if step == "exact":
@@ -217,6 +215,7 @@ def dope(
         steps.append(eta)
         if _stop(objective, window, tolerance):
             break
+    gaps.append(_gap(cho_factor(information + ridge, lower=True), factors, information) if track_gap else np.nan)
     weights = np.clip(weights, 0.0, None)
     return FrankWolfeResult(
         weights=weights / weights.sum(),
@@ -321,12 +320,16 @@ def dopewolfe(
         weights[subset] = weights.get(subset, 0.0) + 1.0 / start
 
     clock = time.perf_counter()
-    objective, seconds, steps, gaps = [log_det(v)], [0.0], [], [np.nan]
+
+    def gap() -> float:  # the Kiefer-Wolfowitz gap of the current design, by enumeration
+        return float(subset_gains(memo, every_subset).max()) - d if track_gap else np.nan
+
+    objective, seconds, steps, gaps = [log_det(v)], [0.0], [], []
     for t in range(1, iterations + 1):
         candidates = every_subset if samples is None else random_subsets(n_items, k, samples, rng)
         gains = subset_gains(memo, candidates)
         best = candidates[int(np.argmax(gains))]
-        gaps.append(float(subset_gains(memo, every_subset).max()) - d if track_gap else np.nan)
+        gaps.append(gap())  # of the iterate before the step
         factor = design_factors(items[best][None])[0]
         mu = np.linalg.eigvalsh(factor.T @ inverse @ factor)
         if step == "exact":
@@ -345,12 +348,14 @@ def dopewolfe(
         objective.append(log_det(v))
         seconds.append(time.perf_counter() - clock)
         steps.append(eta)
+    gaps.append(gap())
     return FrankWolfeResult(
         weights=weights,
         objective=np.array(objective),
         seconds=np.array(seconds),
         steps=np.array(steps),
         gap=np.array(gaps),
+        memo=memo,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from reprobook.checks import check_count, check_real
+from reprobook.bootstrap import percentile_interval
 
 
 def iqm(scores, axis: int = -1) -> np.ndarray:
@@ -22,7 +22,7 @@ def iqm(scores, axis: int = -1) -> np.ndarray:
 
 def iqm_interval(scores, confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """A percentile bootstrap interval of the IQM of ``scores`` (one score per seed)."""
-    return _bootstrap((_per_seed("scores", scores),), iqm, confidence, resamples, seed)
+    return percentile_interval((_per_seed("scores", scores),), iqm, confidence, resamples, seed)
 
 
 def iqm_difference_interval(
@@ -30,7 +30,7 @@ def iqm_difference_interval(
 ) -> tuple[float, float]:
     """A percentile bootstrap interval of ``IQM(scores) - IQM(baseline)``, two independent sets of seeds."""
     samples = (_per_seed("scores", scores), _per_seed("baseline", baseline))
-    return _bootstrap(samples, lambda a, b, axis=-1: iqm(a, axis) - iqm(b, axis), confidence, resamples, seed)
+    return percentile_interval(samples, lambda a, b, axis=-1: iqm(a, axis) - iqm(b, axis), confidence, resamples, seed)
 
 
 def _per_seed(name: str, scores) -> np.ndarray:
@@ -38,18 +38,3 @@ def _per_seed(name: str, scores) -> np.ndarray:
     if scores.ndim != 1 or len(scores) < 2:
         raise ValueError(f"{name} must hold one score per seed, at least 2, got shape {scores.shape}")
     return scores
-
-
-def _bootstrap(samples, statistic, confidence: float, resamples: int, seed: int) -> tuple[float, float]:
-    check_real("confidence", confidence, 0.0, 1.0, open_lower=True)
-    check_count("resamples", resamples)
-    result = stats.bootstrap(
-        samples,
-        statistic,
-        n_resamples=resamples,
-        confidence_level=confidence,
-        method="percentile",
-        vectorized=True,
-        rng=np.random.default_rng(seed),
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
