@@ -251,7 +251,11 @@ def test_a_sweep_goes_stale_when_the_code_its_runs_executed_changes(swept_chapte
     recorded = json.loads(claims_file.read_text())
     recorded["claims"][0]["verdict"], recorded["claims"][0]["reason"] = "not-reproduced", "written after the runs"
     claims_file.write_text(json.dumps(recorded))
-    assert stale_sweeps(swept_chapter) == [], "the recorded verdict and its reason are not what a run executes"
+    recorded["claims"][0]["statement"] = "reworded: prose decides nothing a run records"
+    claims_file.write_text(json.dumps(recorded))
+    assert stale_sweeps(swept_chapter) == [], (
+        "the recorded verdict, its reason and the prose are not what a run executes"
+    )
     source = swept_chapter.source("01_demo")
     source.write_text(source.read_text() + "\n# %% [markdown]\n# Prose a run does not execute.\n")
     assert stale_sweeps(swept_chapter) == [], "rewording the text stales nothing"

@@ -156,7 +156,8 @@ design = dopewolfe(
 rebuilt = items @ np.linalg.solve(design_information(items, k, design.weights), items.T)
 drift = np.abs(design.memo - rebuilt).max() / np.abs(rebuilt).max()
 print(f"{len(design.weights)} subsets carry the design's weight")
-print(f"largest difference of the carried memo, relative: {'< 1e-08' if drift < 1e-8 else f'{drift:.1e}'}")
+shown = "< 1e-08" if drift < 1e-8 else f"{drift:.1e}"  # round-off, printed as its bound
+print(f"largest difference of the carried memo, relative: {shown}")
 
 # %% [markdown]
 # ## The claims

@@ -7,9 +7,9 @@ notebook's run really executes:
 
 - the notebook's code cells (with their tags; its prose is not executed, so rewording the
   text stales nothing) and the chapter's ``profiles.yml``;
-- the definitions its ledger judges with: each of the notebook's claims in ``claims.yml``
-  without the fields a run never reads (the recorded ``verdict``, its ``reason`` and the
-  ``sweep`` it is judged on, which are written after the runs);
+- the definitions its ledger judges with: each of the notebook's claims in ``claims.yml``,
+  its fields that decide what a run records (its id, kind, profile, paper value, tests and
+  digits), not its prose or the verdict, reason and sweep written after the runs;
 - every module of the library it imports, transitively (found by reading the ``import``
   statements, including those inside functions and the names a package's
   ``lazy_loader.attach`` maps to its submodules), with the package ``__init__`` files Python
@@ -35,8 +35,8 @@ from reprobook.book.yaml_files import read_yaml
 
 LIBRARY = Path(reprobook.__file__).parent
 PACKAGE = LIBRARY.name
-#: The fields of a claim that a run never reads: recorded after the runs, from them.
-RECORDED_FIELDS = ("verdict", "reason", "sweep")
+#: The fields of a claim that decide what a run records in its ledger (the rest is prose, or written after the runs).
+JUDGED_FIELDS = ("id", "kind", "notebook", "profile", "paper_value", "test", "direction", "digits", "roundoff")
 
 
 def module_file(name: str) -> Path | None:
@@ -146,10 +146,10 @@ def data_inputs(modules: set[str]) -> dict[str, str]:
 
 
 def claim_definitions(chapter: Chapter, notebook: str) -> bytes:
-    """The notebook's claims as the ledger judges them, without the fields recorded from the runs."""
+    """The notebook's claims as the ledger judges them: their :data:`JUDGED_FIELDS`."""
     claims = read_yaml(chapter.claims_file, CLAIMS_SCHEMA, ClaimsFileError, "claims")["claims"]
     kept = [
-        {key: value for key, value in claim.items() if key not in RECORDED_FIELDS}
+        {key: value for key, value in claim.items() if key in JUDGED_FIELDS}
         for claim in claims
         if claim["notebook"] == notebook
     ]
