@@ -40,8 +40,8 @@ from reprobook.design.plackett_luce import check_lists, design_factors
 
 STEP_RULES = ("golden", "exact", "2/(t+2)")
 IMPLEMENTATIONS = ("efficient", "official")
-GOLDEN_ITERATIONS = 20
-GOLDEN = (math.sqrt(5) - 1) / 2
+GOLDEN_ROUNDS = 20
+GOLDEN = 0.618  # the official code's ratio, rounded as it writes it
 
 
 @dataclass
@@ -52,9 +52,10 @@ class FrankWolfeResult:
     (sorted tuples of item indices) to their weights (:func:`dopewolfe`); only subsets
     with positive weight are kept. ``seconds`` is the wall time since the start;
     ``gap`` the Kiefer-Wolfowitz gap of each iterate, where it was computed (NaN elsewhere);
-    ``multiplications`` counts the multiplications of the gains and the line search, by
-    the cost model of :func:`dope` (the same on every machine, unlike ``seconds``; 0 for
-    :func:`dopewolfe`, which does not count).
+    ``work`` the multiplications counted up to each iterate by the cost model of
+    :func:`dope` (the same on every machine, unlike ``seconds``; None for :func:`dopewolfe`,
+    which does not count), and ``evaluations`` how many times the official implementation
+    evaluated the objective (0 for the efficient one).
     """
 
     weights: np.ndarray | dict[tuple[int, ...], float]
@@ -62,12 +63,18 @@ class FrankWolfeResult:
     seconds: np.ndarray
     steps: np.ndarray
     gap: np.ndarray
-    multiplications: int = 0
+    work: np.ndarray | None = None
+    evaluations: int = 0
     memo: np.ndarray | None = None  # dopewolfe: X V⁻¹ Xᵀ as its Woodbury updates carried it to the end
 
     @property
     def iterations(self) -> int:
         return len(self.steps)
+
+    @property
+    def multiplications(self) -> int:
+        """The multiplications of the whole run (0 where the run does not count them)."""
+        return 0 if self.work is None else int(self.work[-1])
 
 
 def _check_step_rule(step: str) -> str:
@@ -96,20 +103,23 @@ def exact_step(mu: np.ndarray, zero_multiplicity: int = 0) -> float:
 
 
 def golden_section_step(value: Callable[[float], float]) -> float:
-    """The official line search: 20 golden-section iterations for the maximizer of ``value`` on [0, 1]."""
-    low, high = 0.0, 1.0
-    left, right = high - GOLDEN * (high - low), low + GOLDEN * (high - low)
-    value_left, value_right = value(left), value(right)
-    for _ in range(GOLDEN_ITERATIONS - 2):
-        if value_left >= value_right:
-            high, right, value_right = right, left, value_left
-            left = high - GOLDEN * (high - low)
-            value_left = value(left)
+    """The official notebook's line search for the maximizer of ``value`` on [0, 1].
+
+    Each of its 20 rounds evaluates ``value`` at two fresh interior points of the bracket and
+    keeps the 0.618 part around the larger: 40 evaluations, a final bracket of width
+    0.618^20 = 6.6e-5, whose middle is the step. (The official code also evaluates both ends
+    of [0, 1] first and the new design after the step; :func:`dope`'s official implementation
+    counts those evaluations too.)
+    """
+    left, right = 0.0, 1.0
+    for _ in range(GOLDEN_ROUNDS):
+        upper = left + GOLDEN * (right - left)
+        lower = right - GOLDEN * (right - left)
+        if value(upper) > value(lower):
+            left = lower
         else:
-            low, left, value_left = left, right, value_right
-            right = low + GOLDEN * (high - low)
-            value_right = value(right)
-    return (low + high) / 2
+            right = upper
+    return (left + right) / 2
 
 
 def _segment_eigenvalues(v_factor, a_new: np.ndarray) -> np.ndarray:
@@ -148,7 +158,11 @@ def dope(
       O(L K d²), and a line-search value from d×d matrices alone.
 
     The result counts these multiplications: per gain d³ (official) or K d² (efficient);
-    per line-search value L d² (official) or, once per iteration, d³ (efficient).
+    per evaluation of the objective L d² + d³ (official: rebuilding Σ_i π_i A_i and
+    factoring it) or, once per iteration, d³ for the line search (efficient). The official
+    implementation evaluates the objective where the official code does, and counts each
+    call: once for the gradient, at both ends of the segment (values the code never uses),
+    40 times in the line search and once at the new design, 44 times per iteration.
     """
     lists = check_lists(lists)
     n_lists, k, d = lists.shape
@@ -163,6 +177,7 @@ def dope(
     tolerance = check_real("tolerance", tolerance, 0.0)
     gamma = check_real("gamma", gamma, 0.0, open_lower=True)
     rng = np.random.default_rng(0) if rng is None else rng
+    official = implementation == "official"
 
     factors = design_factors(lists)
     matrices = factors @ factors.transpose(0, 2, 1)
@@ -170,21 +185,29 @@ def dope(
     information = matrices.mean(axis=0)  # Σ π_i A_i, without the ridge
     ridge = gamma * np.eye(d)
     window = 1 if samples is None else max(1, n_lists // samples)
+    evaluations = 0
+
+    def rebuilt(pi: np.ndarray) -> np.ndarray:
+        """The official code's V(π): Σ_i π_i A_i + γI rebuilt from the weights (a counted evaluation)."""
+        nonlocal evaluations
+        evaluations += 1
+        return np.einsum("i,ide->de", pi, matrices) + ridge
 
     start = time.perf_counter()
     objective, seconds, steps, gaps = [log_det(information + ridge)], [0.0], [], []
-    multiplications = 0
+    work = [0]
     for t in range(1, max_iterations + 1):
+        multiplications, evaluated_before = 0, evaluations
         v = information + ridge
         factor = cho_factor(v, lower=True)
         candidates = np.arange(n_lists) if samples is None else rng.choice(n_lists, samples, replace=False)
-        if implementation == "official":
-            inverse = cho_solve(factor, np.eye(d))
+        if official:  # as the official gradient: rebuild V, invert it, trace each product
+            inverse = np.linalg.inv(rebuilt(weights))
             gains = np.trace(inverse[None] @ matrices[candidates], axis1=1, axis2=2)
         else:
             gains = _factor_gains(factor, factors[candidates])
         vertex = int(candidates[np.argmax(gains)])
-        multiplications += len(candidates) * (d**3 if implementation == "official" else k * d**2)
+        multiplications += len(candidates) * (d**3 if official else k * d**2)
         gaps.append(_gap(factor, factors, information) if track_gap else np.nan)  # of the iterate before the step
 
         direction = matrices[vertex] + ridge
@@ -193,15 +216,11 @@ def dope(
             multiplications += d**3
         elif step == "2/(t+2)":
             eta = 2.0 / (t + 2)
-        elif implementation == "official":
-
-            def value(eta):
-                mixed = (1 - eta) * weights
-                mixed[vertex] += eta
-                return log_det(np.einsum("i,ide->de", mixed, matrices) + ridge)
-
-            eta = golden_section_step(value)
-            multiplications += GOLDEN_ITERATIONS * n_lists * d**2
+        elif official:
+            corner = np.zeros(n_lists)
+            corner[vertex] = 1.0
+            rebuilt(weights), rebuilt(corner)  # the official code evaluates both ends, and never reads them
+            eta = golden_section_step(lambda eta: log_det(rebuilt((1 - eta) * weights + eta * corner)))
         else:
             mu = _segment_eigenvalues(factor, direction)
             eta = golden_section_step(lambda eta: float(np.sum(np.log1p(eta * (mu - 1)))))
@@ -210,9 +229,12 @@ def dope(
         weights *= 1 - eta
         weights[vertex] += eta
         information = (1 - eta) * information + eta * matrices[vertex]
-        objective.append(log_det(information + ridge))
+        objective.append(log_det(rebuilt(weights)) if official else log_det(information + ridge))
         seconds.append(time.perf_counter() - start)
         steps.append(eta)
+        # each official evaluation rebuilt Σ_i π_i A_i (L d²) and factored it (d³)
+        multiplications += (evaluations - evaluated_before) * (n_lists * d**2 + d**3)
+        work.append(work[-1] + multiplications)
         if _stop(objective, window, tolerance):
             break
     gaps.append(_gap(cho_factor(information + ridge, lower=True), factors, information) if track_gap else np.nan)
@@ -223,7 +245,8 @@ def dope(
         seconds=np.array(seconds),
         steps=np.array(steps),
         gap=np.array(gaps),
-        multiplications=multiplications,
+        work=np.array(work),
+        evaluations=evaluations,
     )
 
 
