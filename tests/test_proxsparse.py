@@ -22,8 +22,10 @@ from reprobook.sparse import audit_24, is_24, magnitude_mask, make_pruner, prox_
 from reprobook.sparse.proxsparse import (
     CHECKPOINT,
     frozen_regularizer,
+    mask_difference,
     proxsparse,
     rigid_projection,
+    settling_ratio,
     targeted_linears,
 )
 from reprobook.sparse.proxsparse_launch import main as launch
@@ -187,6 +189,8 @@ def test_bad_inputs_are_named(tiny):
             proxsparse(copy.deepcopy(model), calibration, lam, progress=False)
     with pytest.raises(ValueError, match="projection must be one of"):
         proxsparse(copy.deepcopy(model), calibration, 1.0, projection="hard", progress=False)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        proxsparse(copy.deepcopy(model), calibration, 1.0, schedule="cosine", progress=False)
     with pytest.raises(ValueError, match="batch_size must be at most the 6 calibration sequences"):
         proxsparse(copy.deepcopy(model), calibration, 1.0, batch_size=7, progress=False)
     with pytest.raises(ValueError, match="calibration must be a 2-D tensor of token ids"):
@@ -199,6 +203,45 @@ def test_bad_inputs_are_named(tiny):
         proxsparse(odd, calibration % 32, 1.0, progress=False)
     with pytest.raises(TypeError, match="model.model.layers"):
         proxsparse(torch.nn.Linear(4, 4), calibration, 1.0, progress=False)
+
+
+def test_the_constant_schedule_keeps_the_peak_rate_after_the_warm_up_and_changes_only_the_rate(tiny):
+    model, calibration = tiny
+    steps = calibration.shape[0]  # batch 1, one epoch: warm-up ceil(0.1 * 6) = 1 step
+    _, linear = run(model, calibration, log_every=1)
+    _, constant = run(model, calibration, log_every=1, schedule="constant")
+    assert linear.log["learning rate"].tolist() == pytest.approx(
+        [1e-3 * (steps - s) / (steps - 1) for s in range(1, 7)]
+    )
+    assert constant.log["learning rate"].tolist() == pytest.approx([1e-3] * steps)
+    # the first two steps run at the same rates (0 in the warm-up, then the peak), the third no longer
+    assert constant.log["mask flips"].iloc[:2].tolist() == linear.log["mask flips"].iloc[:2].tolist()
+    assert constant.log["loss"].iloc[:3].tolist() == linear.log["loss"].iloc[:3].tolist()
+    assert constant.log["loss"].iloc[3:].tolist() != linear.log["loss"].iloc[3:].tolist()
+
+
+def test_settling_ratio_counts_changes_in_the_two_halves_of_the_run():
+    log = pd.DataFrame({"step": [2, 4, 6, 8], "mask flips": [10, 6, 3, 1]})
+    assert settling_ratio(log) == 4 / 16
+    odd = pd.DataFrame({"step": [3, 6, 9], "mask flips": [5, 2, 7]})  # half = 4.5: steps 3 | 6, 9
+    assert settling_ratio(odd) == 9 / 5
+    assert math.isnan(settling_ratio(pd.DataFrame({"step": [1, 2], "mask flips": [0, 4]})))
+    with pytest.raises(ValueError, match="columns 'step' and 'mask flips'"):
+        settling_ratio(pd.DataFrame({"step": [1]}))
+
+
+def test_mask_difference_is_the_share_of_groups_off_the_magnitude_mask():
+    weight = torch.tensor([[0.1, -0.5, 0.3, 0.2, 1.0, 0.0, -2.0, 0.5], [4.0, 3.0, 2.0, 1.0, 1.0, 2.0, 3.0, 4.0]])
+    mask = top2_mask(weight.abs())
+    assert mask_difference({"a": mask}, {"a": weight}) == 0.0
+    moved = mask.clone()
+    moved[0, :4] = torch.tensor([True, False, False, True])  # one group of four moved, the others not
+    moved[1, 4:] = torch.tensor([False, True, False, True])
+    assert mask_difference({"a": moved, "b": mask}, {"a": weight, "b": weight}) == 2 / 8
+    with pytest.raises(ValueError, match="must name the same layers"):
+        mask_difference({"a": mask}, {"b": weight})
+    with pytest.raises(ValueError, match="has shape"):
+        mask_difference({"a": mask[:, :4]}, {"a": weight})
 
 
 def test_the_launch_script_writes_the_pruned_model_its_masks_and_log(tmp_path):

@@ -20,7 +20,7 @@ from reprobook.rl.chains import (
     lookahead_replicate,
     td_zero,
 )
-from reprobook.rl.dqn import TARGETS, Agent, DQNConfig, function_gap, train
+from reprobook.rl.dqn import TARGETS, Agent, DQNConfig, function_gap, random_play, train
 from reprobook.rl.experiment import train_runs
 from reprobook.rl.games import make_game
 from reprobook.rl.replay import ReplayBuffer
@@ -179,6 +179,11 @@ def test_the_replay_buffer_samples_uniformly_and_overwrites_the_oldest():
     assert scipy.stats.chisquare(counts).pvalue > 0.01
     with pytest.raises(ValueError, match="the replay buffer is empty"):
         ReplayBuffer(4, (2,)).sample_indices(1, np.random.default_rng(0))
+    # the most recent transitions, newest first, across the ring's end
+    assert list(buffer.actions[buffer.recent(5)]) == [69, 68, 67, 66, 65]
+    assert sorted(buffer.actions[buffer.recent(50)]) == list(range(20, 70))
+    with pytest.raises(ValueError, match="count must be at most the 50 stored"):
+        buffer.recent(51)
 
 
 TINY = DQNConfig(
@@ -226,6 +231,16 @@ def test_an_evaluation_plays_whole_episodes_with_its_own_generator():
     first = agent.evaluate()
     assert agent.evaluate() == first  # seeded by the run's seed and the frame alone
     assert agent.rng.bit_generator.state == generator and pickle.dumps(agent.env.unwrapped.game) == game
+
+
+def test_random_play_matches_an_evaluation_at_full_exploration():
+    """An evaluation with epsilon = 1 and random_play both play uniform actions in the same
+    loop; random play is seeded by its own seed alone."""
+    returns = random_play("breakout", 20, seed=3)
+    assert returns == random_play("breakout", 20, seed=3) and len(returns) == 20
+    assert all(r >= 0 for r in returns) and np.mean(returns) < 3  # random breakout scores little
+    explore = Agent("breakout", replace(TINY, evaluation_episodes=20, evaluation_epsilon=1.0), 3)
+    assert np.mean(returns) == pytest.approx(explore.evaluate(), abs=1.0)
 
 
 def test_the_targets_follow_their_rules():

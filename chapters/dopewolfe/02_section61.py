@@ -166,7 +166,9 @@ design_ratio = {
 # difference is judged against the standard error of the per-run differences.
 paired = []
 for name, losses in losses_by_data.items():
-    by_run = losses.pivot_table(index=["queries", "run"], columns="design", values="ranking_loss")
+    by_run = losses.pivot_table(
+        index=["queries", "run"], columns="design", values="ranking_loss"
+    )
     difference = (by_run["DopeWolfe"] - by_run["Dope"]).groupby(level="queries")
     paired.append(
         pd.DataFrame(
@@ -179,14 +181,21 @@ for name, losses in losses_by_data.items():
     )
 paired = pd.concat(paired).reset_index()
 paired["z"] = paired["DopeWolfe - Dope"] / paired["paired s.e."]
-print_table(paired.round({"DopeWolfe - Dope": 3, "paired s.e.": 3, "z": 1}).set_index(["data", "queries"]))
+print_table(
+    paired.round({"DopeWolfe - Dope": 3, "paired s.e.": 3, "z": 1}).set_index(
+        ["data", "queries"]
+    )
+)
 separation = float(paired.z.abs().max())
 for name, value in design_ratio.items():
     print(
         f"{name}: the worse design's loss over Uniform's at T = {budgets[-1]}: "
         f"{value:.2f}"
     )
-print(f"largest |DopeWolfe - Dope| over every T, in paired standard errors: {separation:.1f}")
+print(
+    "largest |DopeWolfe - Dope| over every T, in paired standard errors: "
+    f"{separation:.1f}"
+)
 
 # %% [markdown]
 # ## How long a design takes, and why the answer depends on the code
@@ -246,7 +255,9 @@ def work_to_reach(result, level):
 
 
 speedups = []
-for (name, implementation), group in timing.groupby(["data", "implementation"], sort=False):
+for (name, implementation), group in timing.groupby(
+    ["data", "implementation"], sort=False
+):
     full = runs_by_key[name, implementation, "Dope"]
     sampled = runs_by_key[name, implementation, "DopeWolfe"]
     rows = group.set_index("method")

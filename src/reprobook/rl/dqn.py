@@ -57,7 +57,7 @@ class DQNConfig:
     replicate_learning_rate: float = 2.5e-4
     hidden: int = 128
     log_every: int = 1_000  # frames between measurements of the function-space gap
-    probe: int = 256  # replayed states on which the gap is measured
+    probe: int = 256  # the most recently stored states, on which the gap is measured
     evaluate_every: int = 10_000  # frames between evaluations of the online network
     evaluation_episodes: int = 5  # episodes of each evaluation, on a game of their own
     evaluation_epsilon: float = 0.01  # exploration while evaluating (0 is greedy)
@@ -169,15 +169,12 @@ class Agent:
         """
         config = self.config
         rng = np.random.default_rng([self.seed, self.frame])
-        env = make_game(self.game, int(rng.integers(2**31)))
-        returns = []
-        for _ in range(config.evaluation_episodes):
-            state, _ = env.reset()
-            total, done, frames = 0.0, False, 0
-            while not done and frames < EVALUATION_FRAMES:
-                state, reward, terminal, truncated, _ = env.step(self.policy(state, config.evaluation_epsilon, rng))
-                total, done, frames = total + reward, terminal or truncated, frames + 1
-            returns.append(total)
+        returns = play(
+            self.game,
+            lambda state: self.policy(state, config.evaluation_epsilon, rng),
+            config.evaluation_episodes,
+            rng,
+        )
         return float(np.mean(returns))
 
     def replayed(self, size: int) -> dict[str, torch.Tensor]:
@@ -238,7 +235,7 @@ class Agent:
             self.lookahead_step()
         self.update_target(updated)
         if (self.frame + 1) % config.log_every == 0 and self.replay.size:
-            probe = torch.as_tensor(self.replay.states[: min(config.probe, self.replay.size)])
+            probe = torch.as_tensor(self.replay.states[self.replay.recent(min(config.probe, self.replay.size))])
             gap = function_gap(self.online, self.target, probe)
             self.gaps.append((self.frame + 1, gap, parameter_distance(self.online, self.target)))
         self.frame += 1
@@ -293,6 +290,28 @@ class Agent:
         self.env.unwrapped.game = pickle.loads(state["game_state"])
         self.env.action_space.np_random.bit_generator.state = state["action_space_rng"]
         (self.state, self.frame, self.episode_return, self.episodes, self.gaps, self.evaluations) = state["current"]
+
+
+def play(game: str, policy, episodes: int, rng: np.random.Generator) -> list[float]:
+    """The returns of ``episodes`` episodes of ``game`` played by ``policy(state) -> action``, on
+    a game seeded from ``rng`` (each stops after ``EVALUATION_FRAMES`` frames if not over)."""
+    env = make_game(game, int(rng.integers(2**31)))
+    returns = []
+    for _ in range(check_count("episodes", episodes)):
+        state, _ = env.reset()
+        total, done, frames = 0.0, False, 0
+        while not done and frames < EVALUATION_FRAMES:
+            state, reward, terminal, truncated, _ = env.step(policy(state))
+            total, done, frames = total + reward, terminal or truncated, frames + 1
+        returns.append(total)
+    return returns
+
+
+def random_play(game: str, episodes: int, seed: int) -> list[float]:
+    """The returns of uniformly random actions in the evaluation loop: the level below which an
+    agent has learned nothing."""
+    rng = np.random.default_rng([seed, 1_000_003])
+    return play(game, lambda state: int(rng.integers(ACTIONS)), episodes, rng)
 
 
 def train(

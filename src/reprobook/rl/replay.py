@@ -35,6 +35,13 @@ class ReplayBuffer:
             raise ValueError("the replay buffer is empty: add transitions before sampling")
         return rng.integers(0, self.size, size=batch)
 
+    def recent(self, count: int) -> np.ndarray:
+        """The indices of the ``count`` most recently stored transitions, newest first."""
+        check_count("count", count)
+        if count > self.size:
+            raise ValueError(f"count must be at most the {self.size} stored transitions, got {count}")
+        return (self.position - 1 - np.arange(count)) % self.capacity
+
     def batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         """The stored transitions at ``indices``."""
         return {

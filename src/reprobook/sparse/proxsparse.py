@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 from torch import nn
 from tqdm import tqdm
-from transformers import get_linear_schedule_with_warmup
+from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from reprobook.atomic import atomic_torch_save
 from reprobook.checks import check_count, check_real
@@ -49,6 +49,9 @@ from reprobook.sparse.structure import check_weight, group_nonzeros, top2_mask
 DEFAULT_PATTERN = r"(q|k|v|o|gate|up|down|out)_proj$|fc1$|fc2$"
 #: The projection after each optimizer step: the 2:4 prox, or the hard top-2 projection of the ablation.
 PROJECTIONS = ("prox", "rigid")
+#: The learning-rate schedules after the linear warm-up: the official linear decay to zero, or a constant rate
+#: (a control: how much of the mask's settling is the decaying learning rate's doing).
+SCHEDULES = ("linear", "constant")
 CHECKPOINT = "proxsparse.pt"
 
 
@@ -79,6 +82,43 @@ def frozen_regularizer(weight: torch.Tensor, original: torch.Tensor, epsilon: fl
 def rigid_projection(weight: torch.Tensor) -> torch.Tensor:
     """The ablation's step: keep the two largest entries of every group, zero the others."""
     return weight * top2_mask(weight.abs())
+
+
+def settling_ratio(log: pd.DataFrame) -> float:
+    """Mask changes in the second half of a run divided by those in the first half.
+
+    ``log`` is :attr:`ProxSparseResult.log`; a record belongs to the first half when its step
+    is at most half the last step. Below 1 the mask settles as the run goes on; 0 means it
+    stopped changing in the first half. A first half without any change gives NaN (nothing to
+    compare with).
+    """
+    if not isinstance(log, pd.DataFrame) or not {"step", "mask flips"} <= set(log.columns) or log.empty:
+        raise ValueError("log must be a ProxSparseResult.log with columns 'step' and 'mask flips' and at least one row")
+    half = log["step"].max() / 2
+    first = int(log.loc[log["step"] <= half, "mask flips"].sum())
+    second = int(log.loc[log["step"] > half, "mask flips"].sum())
+    return second / first if first else math.nan
+
+
+def mask_difference(masks: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]) -> float:
+    """The share of groups of four whose mask differs from the top-2 magnitude mask of ``weights``.
+
+    ``masks`` are learned masks (:attr:`ProxSparseResult.masks`), ``weights`` the reference
+    weights by the same names, typically the original ones: then the reference is magnitude
+    pruning, and 0 means the training learned nothing magnitude pruning did not know.
+    """
+    if not masks or sorted(masks) != sorted(weights):
+        raise ValueError(f"masks and weights must name the same layers, got {sorted(masks)} and {sorted(weights)}")
+    moved = groups = 0
+    for name, mask in masks.items():
+        weight = weights[name].detach()
+        if mask.shape != weight.shape:
+            raise ValueError(f"the mask of {name} has shape {tuple(mask.shape)}, its weight {tuple(weight.shape)}")
+        reference = top2_mask(weight.abs()).to(mask.device)
+        changed = (mask != reference).view(mask.shape[0], -1, 4).any(-1)
+        moved += int(changed.sum())
+        groups += changed.numel()
+    return moved / groups
 
 
 @dataclass
@@ -113,6 +153,7 @@ def proxsparse(
     frozen_strength: float = 0.0,
     frozen_epsilon: float = 0.5,
     projection: str = "prox",
+    schedule: str = "linear",
     pattern: str = DEFAULT_PATTERN,
     log_every: int = 10,
     seed: int = 0,
@@ -128,7 +169,9 @@ def proxsparse(
     ``calibration`` holds token ids (sequences, length); one epoch is ``ceil(sequences /
     batch_size)`` steps over a seeded shuffle of the sequences. ``lam`` is the per-step prox
     strength (the official code's lambda_1), ``frozen_strength`` and ``frozen_epsilon`` the
-    optional lambda_2 and epsilon; ``projection="rigid"`` is the hard top-2 ablation. With a
+    optional lambda_2 and epsilon; ``projection="rigid"`` is the hard top-2 ablation. The learning
+    rate warms up linearly over ``warmup_ratio`` of the steps, then decays linearly to zero
+    (``schedule="linear"``, the official schedule) or stays at its peak (``"constant"``). With a
     ``checkpoint_dir`` the run writes a checkpoint atomically at every log row and resumes from
     it. ``accelerator`` (an ``accelerate.Accelerator``) runs data-parallel on several GPUs:
     every process takes its share of each batch; by default the model stays on its device.
@@ -143,6 +186,8 @@ def proxsparse(
     check_count("log_every", log_every)
     if projection not in PROJECTIONS:
         raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     if not isinstance(calibration, torch.Tensor) or calibration.ndim != 2 or calibration.dtype != torch.long:
         raise ValueError("calibration must be a 2-D tensor of token ids (sequences, length) of dtype long")
     check_count("batch_size", batch_size)
@@ -161,6 +206,7 @@ def proxsparse(
         frozen_strength=frozen_strength,
         frozen_epsilon=frozen_epsilon,
         projection=projection,
+        schedule=schedule,
         pattern=pattern,
         log_every=log_every,
         seed=seed,
@@ -199,7 +245,10 @@ class _Run:
         self.order = torch.stack([torch.randperm(sequences, generator=generator) for _ in range(epochs)])
         optimizer = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"], weight_decay=0.0)
         warmup = math.ceil(settings["warmup_ratio"] * self.steps)
-        self.schedule = get_linear_schedule_with_warmup(optimizer, warmup, self.steps)
+        if settings["schedule"] == "linear":
+            self.schedule = get_linear_schedule_with_warmup(optimizer, warmup, self.steps)
+        else:
+            self.schedule = get_constant_schedule_with_warmup(optimizer, warmup)
         self.wrapped, self.optimizer = accelerator.prepare(model, optimizer)  # on the accelerator's device
         # The frozen-weight regularizer needs the original weights on the device; without it, no copy.
         keep = settings["frozen_strength"] > 0
