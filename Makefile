@@ -23,10 +23,11 @@ PYTEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=25 --durations-min=5
 LINTED := src tests chapters
 
-.PHONY: help venv book test lint format portability reproduce bench gpu-check artifacts scoreboard student clean
+.PHONY: help venv lab book test lint format portability reproduce bench gpu-check artifacts scoreboard student clean
 
 help:
 	@echo "make book       build the HTML book (offline-ready) into _build/html"
+	@echo "make lab        JupyterLab (installed on first use) on the book's folder"
 	@echo "make test       the whole test suite (lint, library, notebooks, book, browser)"
 	@echo "make portability  rerun notebooks and tests with other CPU kernels (AVX2, no SIMD, 2 threads)"
 	@echo "make format     format and fix the code with ruff (src, tests, notebook sources)"
@@ -46,6 +47,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+lab: venv
+	$(BIN)/python -m pip install --quiet -e ".[lab]"
+	$(BIN)/jupyter lab
 
 $(MATHJAX): package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
@@ -93,4 +98,4 @@ student: venv
 	$(BIN)/reprobook student --output student
 
 clean:
-	rm -rf _build _runs student .hypothesis
+	rm -rf _build _runs _sweeps student .hypothesis

@@ -11,20 +11,36 @@ import yaml
 
 from conftest import CHAPTERS, NOTEBOOKS, ROOT
 from reprobook.atomic import atomic_write_text
+from reprobook.book.chapters import get_chapter
 from reprobook.book.claims import INCONCLUSIVE, NOT_RUN, load_claims
 from reprobook.book.cli import main
 from reprobook.book.scoreboard import SCOREBOARD_PAGE, render_scoreboard
 
 
-def test_list_shows_chapters_notebooks_and_parameters(capsys):
+def test_list_shows_one_line_per_chapter(capsys):
     assert main(["--root", str(ROOT), "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for chapter in {chapter for chapter, _ in NOTEBOOKS}:
+        (line,) = [line for line in lines if line.startswith(f"{chapter.slug} ")]
+        assert line.split()[1] == str(len(chapter.notebooks()))
+    assert max(len(line) for line in lines) <= 88
+
+
+def test_list_of_a_chapter_shows_its_notebooks_and_parameters(capsys):
+    prox24 = get_chapter("prox24", ROOT)
+    assert main(["--root", str(ROOT), "list", "prox24"]) == 0
     printed = capsys.readouterr().out
-    for chapter, name in NOTEBOOKS:
-        assert chapter.slug in printed and name in printed
-    assert "    calibration_sequences = 64 (smoke: 4; paper: 1024)\n" in printed
-    assert "calibration windows drawn from the calibration text; an integer >= 1 and <= 100000" in printed
+    assert all(name in printed for name in prox24.notebooks())
+    assert "  calibration_sequences = 64 (smoke: 4; paper: 1024)\n" in printed
+    assert "calibration windows drawn from the calibration text; an integer >= 1" in printed
     assert "profile =" not in printed, "the profile is what a run chooses, not one of its values"
-    assert "    model = 'lab-tiny' (smoke: 'lab-micro'; paper: '~/models/Llama-2-7b-hf')" in printed
+    assert "  model = 'lab-tiny' (smoke: 'lab-micro'; paper: '~/models/Llama-2-7b-hf')" in printed
+    assert max(len(line) for line in printed.splitlines()) <= 88
+
+
+def test_list_of_an_unknown_chapter_names_the_chapters(capsys):
+    assert main(["--root", str(ROOT), "list", "nope"]) == 2
+    assert "unknown chapter 'nope'; expected one of" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["--help", "list"])
@@ -85,7 +101,9 @@ def test_scoreboard_counts_and_values():
         assert sum(counted) == sum(c.kind == "reproduction" for c in every), line
     assert not any("not run" in row for row in rows), "every claim has a value from its notebook"
     swept = [row for row in rows if "(sweep `" in row]
-    assert all(re.search(r"\| \S+ \[\S+, \S+\], .* of \d+ runs \(sweep `", row) for row in swept)
+    value = r"(< )?\S+"  # a median or bound below round-off reads "< 1e-10"
+    interval = rf"\| {value} \[{value}, {value}\], .* of \d+ runs \(sweep `"
+    assert all(re.search(interval, row) for row in swept)
 
 
 def test_student_copies_drop_solutions_and_outputs(tmp_path, capsys):
@@ -189,3 +207,12 @@ def test_models_command_reports_and_builds(capsys, tmp_path, monkeypatch):
     assert f"lab-micro: cached at {tmp_path}" in capsys.readouterr().out
     assert main(["--root", str(ROOT), "models", "lab-huge"]) == 2
     assert "unknown laboratory model 'lab-huge'" in capsys.readouterr().err
+
+
+def test_runs_with_other_overrides_get_other_names():
+    from reprobook.book.cli import run_label
+
+    assert run_label("smoke", []) == "smoke"
+    one, other = run_label("smoke", [["seed", "1"]]), run_label("smoke", [["seed", "2"]])
+    assert one.startswith("smoke-custom-") and one != other
+    assert run_label("smoke", [["seed", "1"], ["steps", "3"]]) == run_label("smoke", [["steps", "3"], ["seed", "1"]])

@@ -66,7 +66,9 @@ def test_overrides_make_a_custom_run(tmp_path):
         "run", chapter.slug, name[:2], "--profile", "smoke", "-p", "seed", "3", "--quiet", "--output", str(tmp_path)
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    executed = nbformat.read(tmp_path / f"{name}-smoke-custom.ipynb", as_version=4)
+    (output,) = tmp_path.glob(f"{name}-smoke-custom-*.ipynb")
+    assert f"wrote {output}" in result.stdout
+    executed = nbformat.read(output, as_version=4)
     injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", []))
     assert 'profile = "custom"' in injected.source and "seed = 3" in injected.source
     assert "profile custom, seed 3" in executed.cells[injected_index(executed) + 1].outputs[0].text
@@ -104,6 +106,8 @@ def injected_index(notebook) -> int:
         ("lookahead_replicate/02", ["-p", "k_replicate", "0"], "parameter 'k_replicate' of lookahead_replicate/02"),
         ("lookahead_replicate/02", ["-p", "seeds", "1"], "parameter 'seeds' of lookahead_replicate/02_minatar"),
         ("fbipg/01", ["--profile", "nightly"], "invalid choice: 'nightly'"),
+        ("fbipg/01", ["-p", "profile", "paper"], "-p profile: choose the profile with --profile"),
+        ("fbipg/01", ["-p", "gammas", "[0.5, 1"], "-p gammas '[0.5, 1': expected ',' or ']'"),
         # parameters that name things: a model, a text, a local path
         (
             "prox24/03",
@@ -152,7 +156,29 @@ def test_a_failed_run_keeps_its_partial_notebook(tmp_path):
         "run", "fbipg", "01", "--profile", "smoke", "-p", "fit_start", "100000", "--quiet", "--output", str(tmp_path)
     )
     assert result.returncode == 1
-    partial = tmp_path / "01_method_and_rates-smoke-custom.ipynb"
+    (partial,) = tmp_path.glob("01_method_and_rates-smoke-custom-*.ipynb")
     assert f"the partial notebook is kept at {partial}" in result.stderr
     executed = nbformat.read(partial, as_version=4)
     assert any(o.output_type == "error" for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def student_notebook(chapter) -> str:
+    """The chapter's first notebook with an exercise (its solution removed), else its first."""
+    for name in chapter.notebooks():
+        if "{solution-start}" in chapter.notebook(name).read_text():
+            return name
+    return chapter.notebooks()[0]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)
+def test_a_student_copy_runs_at_the_smoke_profile(chapter, tmp_path):
+    """A student copy is a folder that runs: no solution, every file the notebook reads."""
+    from reprobook.book.notebooks import execute
+    from reprobook.book.profiles import load_profiles
+
+    assert main(["--root", str(ROOT), "student", "--output", str(tmp_path)]) == 0
+    folder = tmp_path / chapter.slug
+    name = student_notebook(chapter)
+    parameters = load_profiles(folder / "profiles.yml")[name].profile_values("smoke")
+    executed = execute(folder / f"{name}.ipynb", tmp_path / "run.ipynb", cwd=folder, parameters=parameters)
+    assert "not judged at this profile" in printed_text(executed)

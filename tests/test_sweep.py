@@ -197,6 +197,9 @@ def test_a_worker_that_dies_is_retried_once_then_its_run_is_recorded_as_failed(d
         (["--seeds", "4-2"], "--seeds must be seeds >= 0"),
         (["-p", "scale", "0.5,,1"], "must be a comma-separated list"),
         (["--workers", "0"], "--workers must be a positive number"),
+        (["-p", "scale", "0.5,{1"], "-p scale '{1': expected ',' or '}'"),
+        (["-p", "profile", "paper"], "-p profile: choose the profile with --profile"),
+        (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler 'tcp://127.0.0.1:1': no Dask scheduler answers there"),
     ],
 )
 def test_bad_input_fails_before_any_run(demo, tmp_path, capsys, arguments, message):

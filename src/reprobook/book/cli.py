@@ -3,6 +3,7 @@
 Examples::
 
     reprobook list
+    reprobook list fbipg
     reprobook run fbipg --profile smoke
     reprobook run fbipg 01 --profile book -p iterations 5000 -p gammas "[1.5, 2.5]"
     reprobook sweep prox24 02 --profile smoke --seeds 0-9 -p strength 0.003,0.01,0.03
@@ -14,11 +15,14 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import shlex
 import sys
+import textwrap
 from pathlib import Path
 
-from reprobook.atomic import atomic_write_text
+from reprobook.atomic import atomic_write_bytes, atomic_write_text
 from reprobook.book.chapters import find_book_root, get_chapter, list_chapters
 from reprobook.book.profiles import CUSTOM_PROFILE, PROFILE_NAMES, ParameterError, load_profiles
 from reprobook.book.scoreboard import SCOREBOARD_PAGE
@@ -28,37 +32,75 @@ from reprobook.book.scoreboard import SCOREBOARD_PAGE
 
 
 def command_list(args: argparse.Namespace) -> int:
+    """One line per chapter; with a chapter, its notebooks and their parameters."""
+    if args.chapter is None:
+        print(f"{'chapter':<19} notebooks title")
+        for chapter in list_chapters(args.root):
+            title = (chapter.folder / "index.md").read_text().splitlines()[0].lstrip("# ")
+            print(f"{chapter.slug:<19} {len(chapter.notebooks()):>9} {title}")
+        print("\n`reprobook list CHAPTER` shows a chapter's notebooks and parameters.")
+        return 0
+    print_parameters(get_chapter(args.chapter, args.root))
+    return 0
+
+
+def print_parameters(chapter) -> None:
     """Each notebook's parameters: the book value, each other profile's own value, what is allowed."""
     from reprobook.book.notebooks import default_parameters
 
-    for chapter in list_chapters(args.root):
-        print(f"{chapter.slug}")
-        profiles = load_profiles(chapter.profiles_file)
-        for notebook in chapter.notebooks():
-            print(f"  {notebook}  (profiles: {', '.join(profiles[notebook].profiles)})")
-            defaults = default_parameters(chapter.source(notebook))
-            spec = profiles[notebook]
-            for name, parameter in spec.parameters.items():
-                if name == "profile":  # the profile is what a run chooses, not a value of one
-                    continue
-                others = [
-                    f"{profile}: {spec.value_in(profile, name, defaults)!r}"
-                    for profile in spec.profiles
-                    if profile != "book" and name in spec.profiles[profile]
-                ]
-                shown = f"{name} = {defaults.get(name)!r}" + (f" ({'; '.join(others)})" if others else "")
-                print(f"    {shown}\n      {parameter.help}; {parameter.allowed()}")
-    return 0
+    profiles = load_profiles(chapter.profiles_file)
+    for notebook in chapter.notebooks():
+        print(f"{notebook}  (profiles: {', '.join(profiles[notebook].profiles)})")
+        defaults = default_parameters(chapter.source(notebook))
+        spec = profiles[notebook]
+        for name, parameter in spec.parameters.items():
+            if name == "profile":  # the profile is what a run chooses, not a value of one
+                continue
+            others = [
+                f"{profile}: {spec.value_in(profile, name, defaults)!r}"
+                for profile in spec.profiles
+                if profile != "book" and name in spec.profiles[profile]
+            ]
+            shown = f"{name} = {defaults.get(name)!r}" + (f" ({'; '.join(others)})" if others else "")
+            described = f"{parameter.help}; {parameter.allowed()}"
+            print(textwrap.fill(shown, 88, initial_indent="  ", subsequent_indent="      "))
+            print(textwrap.fill(described, 88, initial_indent="    ", subsequent_indent="    "))
+
+
+def check_overrides(overrides: list[list[str]], split=lambda text: [text]) -> None:
+    """Refuse, before any work, a ``-p profile`` and a value that is not YAML, naming the parameter."""
+    import yaml
+
+    for name, text in overrides:
+        if name == "profile":
+            raise ParameterError("-p profile: choose the profile with --profile (smoke, book, paper, long)")
+        for value in split(text):
+            try:
+                yaml.safe_load(value)
+            except yaml.YAMLError as error:
+                problem = getattr(error, "problem", None) or "not a YAML value"
+                raise ParameterError(
+                    f'-p {name} {value!r}: {problem}; expected a value such as 3, 0.5 or "[1, 2]"'
+                ) from None
 
 
 def run_parameters(spec, profile: str, overrides: list[list[str]]) -> dict:
     """The parameters papermill injects: the profile's values, then the ``-p`` overrides."""
     parameters = spec.profile_values(profile)
+    check_overrides(overrides)
     for name, text in overrides:
         parameters[name] = spec.parse(name, text)
     if overrides:
         parameters["profile"] = CUSTOM_PROFILE
     return parameters
+
+
+def run_label(profile: str, overrides: list[list[str]]) -> str:
+    """The profile, and for a run with overrides a short hash of them: runs never overwrite each other."""
+    if not overrides:
+        return profile
+    digest = hashlib.sha256(json.dumps(sorted(overrides)).encode()).hexdigest()[:8]
+    return f"{profile}-custom-{digest}"
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -72,8 +114,7 @@ def command_run(args: argparse.Namespace) -> int:
     planned = [(name, run_parameters(profiles[name], args.profile, args.parameter)) for name in notebooks]
     output_folder = (args.output or args.root / "_runs" / chapter.slug).resolve()
     for name, parameters in planned:
-        label = args.profile if parameters["profile"] != CUSTOM_PROFILE else f"{args.profile}-custom"
-        output = output_folder / f"{name}-{label}.ipynb"
+        output = output_folder / f"{name}-{run_label(args.profile, args.parameter)}.ipynb"
         output.parent.mkdir(parents=True, exist_ok=True)
         shown = ", ".join(f"{k}={v!r}" for k, v in parameters.items())
         print(f"running {chapter.slug}/{name} with {shown}")
@@ -96,6 +137,7 @@ def command_sweep(args: argparse.Namespace) -> int:
     notebooks = [chapter.resolve_notebook(args.notebook)] if args.notebook else chapter.notebooks()
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be a positive number of worker processes, got {args.workers}")
+    check_overrides(args.parameter, split_values)
     grid = {name: split_values(text) for name, text in args.parameter}
     runs = plan_sweep(chapter, notebooks, args.profile, parse_seeds(args.seeds), grid)
     files = {name: code_files(chapter, name) for name in notebooks}  # what the runs execute, as they start
@@ -145,21 +187,23 @@ def command_scoreboard(args: argparse.Namespace) -> int:
 
 
 def command_student(args: argparse.Namespace) -> int:
+    """Per chapter, a folder that runs: notebooks without solutions and every file they read."""
     import nbformat
 
     from reprobook.book.notebooks import student_copy
 
     output_folder = (args.output or args.root / "student").resolve()
     for chapter in list_chapters(args.root):
+        folder = output_folder / chapter.slug
         for name in chapter.notebooks():
             copy = student_copy(nbformat.read(chapter.notebook(name), as_version=4))
-            path = output_folder / chapter.slug / f"{name}.ipynb"
-            atomic_write_text(path, nbformat.writes(copy) + "\n")
-            print(f"wrote {path}")
-    print(
-        "student copies need the chapter's profiles.yml and claims.yml beside them: "
-        "copy them, or open the notebooks from the chapter folders"
-    )
+            atomic_write_text(folder / f"{name}.ipynb", nbformat.writes(copy) + "\n")
+        notebooks = {chapter.source(n) for n in chapter.notebooks()}
+        notebooks |= {chapter.notebook(n) for n in chapter.notebooks()}
+        for path in sorted(chapter.folder.iterdir()):
+            if path.is_file() and path not in notebooks:  # profiles, claims, data
+                atomic_write_bytes(folder / path.name, path.read_bytes())
+        print(f"wrote {folder}")
     return 0
 
 
@@ -207,7 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    listing = commands.add_parser("list", help="chapters, notebooks, profiles and parameters with their defaults")
+    listing = commands.add_parser("list", help="the chapters; with a chapter, its notebooks and parameters")
+    listing.add_argument(
+        "chapter", nargs="?", help="a chapter's slug, e.g. fbipg (default: every chapter, one line each)"
+    )
     listing.set_defaults(handler=command_list)
 
     run = commands.add_parser("run", help="run a chapter (or one notebook) with papermill into _runs/")

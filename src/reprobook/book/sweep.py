@@ -197,6 +197,14 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def connect(client_class, address):
+    """A Dask client of the cluster at ``address``, or an error naming the address."""
+    try:
+        return client_class(address, timeout="10s")
+    except (OSError, TimeoutError) as error:
+        raise ValueError(f"--scheduler {address!r}: no Dask scheduler answers there ({error})") from None
+
+
 def run_sweep(
     runs: list[SweepRun],
     chapter_folder: Path,
@@ -225,7 +233,7 @@ def run_sweep(
         if scheduler is None:
             cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, dashboard_address=":0")
         try:
-            with Client(scheduler or cluster) as client:
+            with connect(Client, scheduler or cluster) as client:
                 futures = {
                     client.submit(task, run, chapter_folder, output, key=f"run-{run.key}", pure=False): run
                     for run in todo
