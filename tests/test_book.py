@@ -63,6 +63,7 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, read by console_errors
     for flag in (
         "--headless=new",
         "--no-sandbox",
@@ -94,6 +95,26 @@ def open_page(browser, page: Path):
             and d.execute_script("return document.querySelectorAll('mjx-container').length") > 0
         )
     )
+
+
+def console_errors(browser) -> list[str]:
+    """The errors the console logged since it was last read."""
+    return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_no_page_logs_a_console_error(html, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    pages = sorted(p for p in html.rglob("*.html") if not p.relative_to(html).parts[0].startswith("_"))
+    assert len(pages) > 40
+    console_errors(browser)  # what earlier tests left
+    logged = {}
+    for page in pages:
+        browser.get(page.as_uri())
+        WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        if errors := console_errors(browser):
+            logged[str(page.relative_to(html))] = errors
+    assert not logged, f"pages log JavaScript errors: {logged}"
 
 
 @pytest.mark.parametrize("slug", sorted({chapter.slug for chapter, _ in NOTEBOOKS}))

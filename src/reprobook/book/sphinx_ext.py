@@ -125,7 +125,23 @@ class RerunBox(SphinxDirective):
         return _parse(self, lines + ["````"])
 
 
+def drop_repeated_scripts(app, pagename, templatename, context, doctree):
+    """Keep the first of scripts that are the same but for their priority (or None for "").
+
+    Jupyter Book's Thebe extension registers its inline configuration twice, and a page that
+    declares ``const THEBE_JS_URL`` twice stops with a JavaScript error.
+    """
+    seen, kept = set(), []
+    for script in context.get("script_files", []):
+        key = (script.filename or "", tuple(sorted(script.attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    context["script_files"] = kept
+
+
 def setup(app):
     app.add_directive("claims-table", ClaimsTable)
     app.add_directive("rerun-box", RerunBox)
+    app.connect("html-page-context", drop_repeated_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
