@@ -117,6 +117,26 @@ def test_no_page_logs_a_console_error(html, browser):
     assert not logged, f"pages log JavaScript errors: {logged}"
 
 
+def test_no_table_runs_past_the_column(html, browser):
+    """A wide table (the scoreboard, a sweep report) scrolls inside the column: no column is cut off."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    overflowing = {}
+    for page in sorted(p for p in html.rglob("*.html") if not p.relative_to(html).parts[0].startswith("_")):
+        browser.get(page.as_uri())
+        WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        tables = browser.execute_script("""
+            const column = document.querySelector('article.bd-article');
+            if (!column) return [];
+            const edge = column.getBoundingClientRect().right + 1;
+            return Array.from(column.querySelectorAll('table'))
+                .filter(table => table.getBoundingClientRect().right > edge)
+                .map(table => table.innerText.slice(0, 60));""")
+        if tables:
+            overflowing[str(page.relative_to(html))] = tables
+    assert not overflowing, f"tables wider than the page's column: {overflowing}"
+
+
 @pytest.mark.parametrize("slug", sorted({chapter.slug for chapter, _ in NOTEBOOKS}))
 def test_chapter_page_renders_math_and_claims(html, browser, slug):
     open_page(browser, html / "chapters" / slug / "index.html")
