@@ -11,7 +11,7 @@ import torch
 from reprobook.optim import counterexample
 from reprobook.optim.adaptive import OPTIMIZERS, AVGrad, make_optimizer
 from reprobook.optim.counterexample import gradient, run_amsgrad, run_mada
-from reprobook.optim.mada import BOXES, COEFFICIENTS, MADA, hyper_adam
+from reprobook.optim.mada import BOXES, COEFFICIENTS, MADA, hyper_adam, mada_direction
 
 ADAM_POINT = {"beta3": 0.0, "rho": 1.0, "c": 1.0, "gamma": 1.0}
 INTERIOR = {"beta1": 0.8, "beta2": 0.9, "beta3": 0.3, "rho": 0.5, "c": 0.6, "gamma": 0.7}
@@ -138,15 +138,17 @@ def test_hyper_adam_learns_only_the_betas():
 # --- the hypergradient and the boxes --------------------------------------------------------
 
 
-def test_hypergradient_matches_finite_differences_of_the_next_loss():
+@pytest.mark.parametrize("zeroed", [False, True])
+def test_hypergradient_matches_finite_differences_of_the_next_loss(zeroed):
     """∂L(θ_3(κ); batch 3)/∂κ from the optimizer against central differences of that loss.
 
     The hypergradient treats AVGrad's average v̄ as a constant (as the official code does), so
-    it is the exact derivative where v̄ does not enter the update, at ρ = 1.
+    it is the exact derivative where v̄ does not enter the update, at ρ = 1; with and without
+    the official loop's zeroed previous gradient.
     """
     model = tiny_model()
     rates = dict.fromkeys(COEFFICIENTS, 1e-12)  # learn everything, move nothing
-    kappa = {**INTERIOR, "rho": 1.0}
+    kappa = {**INTERIOR, "rho": 1.0, "zeroed_previous_grad": zeroed}
     optimizer = MADA(groups(model), lr=1e-2, **kappa, hyper_lr=rates, hypergradient_clip=None)
     train(model, optimizer, 2)
     optimizer.zero_grad()
@@ -215,6 +217,68 @@ def test_hyper_start_delays_the_first_hyper_step():
 
 
 # --- resuming -------------------------------------------------------------------------------
+
+
+# --- the official training loop's previous gradient ------------------------------------------
+
+
+@pytest.mark.parametrize("zeroed", [False, True])
+def test_look_ahead_gradient_by_hand(zeroed):
+    """With the option ĝ = (1 + β3) g and n averages g; without it Adan's g + β3 (g − g_prev)."""
+    g_prev = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    g = torch.tensor([1.5, 0.25, -0.5], dtype=torch.float64)
+    previous = {
+        "m": torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64),
+        "v": torch.tensor([0.4, 0.5, 0.6], dtype=torch.float64),
+        "v_mean": torch.tensor([0.3, 0.2, 0.1], dtype=torch.float64),
+        "n": torch.tensor([-0.1, 0.2, 0.05], dtype=torch.float64),
+        "grad": g_prev,
+        "lion_m": torch.zeros(3, dtype=torch.float64),
+    }
+    b1, b2, b3, rho, t, eps = 0.8, 0.9, 0.3, 0.25, 3, 1e-6
+    kappa = {"beta1": b1, "beta2": b2, "beta3": b3, "rho": rho, "c": 1.0, "gamma": 1.0}
+    direction, states = mada_direction(g, previous, kappa, t, eps, zeroed_previous_grad=zeroed)
+    for i in range(3):
+        gi, pi = g[i].item(), g_prev[i].item()
+        difference = gi if zeroed else gi - pi
+        look_ahead = (1 + b3) * gi if zeroed else gi + b3 * (gi - pi)
+        assert look_ahead == pytest.approx(gi + b3 * difference, rel=1e-15)
+        m = b1 * previous["m"][i].item() + (1 - b1) * gi
+        v = b2 * previous["v"][i].item() + (1 - b2) * look_ahead**2
+        n = b3 * previous["n"][i].item() + (1 - b3) * difference
+        v_mean = (v + (t - 1) * previous["v_mean"][i].item()) / t
+        v_hat = (rho * v + (1 - rho) * v_mean) / (1 - b2**t)
+        expected = (m / (1 - b1**t) + b3 * n) / (math.sqrt(v_hat) + eps)
+        assert states["v"][i].item() == pytest.approx(v, rel=1e-14)
+        assert states["n"][i].item() == pytest.approx(n, rel=1e-14)
+        assert direction[i].item() == pytest.approx(expected, rel=1e-14)
+
+
+def test_zeroed_previous_grad_is_the_official_loop():
+    """The option equals the default MADA whose kept gradient is zeroed in place after every step.
+
+    That is what the official training loop's zero_grad() did to the gradient the official
+    optimizer kept (at a fixed κ; the hypergradient's test above covers the hyper-steps).
+    """
+    start = {**INTERIOR, "hyper_lr": {}}
+    official, zeroing = tiny_model(), tiny_model()
+    with_option = MADA(groups(official), lr=1e-2, zeroed_previous_grad=True, **start)
+    by_hand = MADA(groups(zeroing), lr=1e-2, **start)
+    for step in range(6):
+        for model, optimizer in ((official, with_option), (zeroing, by_hand)):
+            optimizer.zero_grad()
+            loss_at(model, step).backward()
+            optimizer.step()
+        for state in by_hand.state.values():
+            if "current" in state:
+                state["current"]["grad"].zero_()
+    assert max_difference(official, zeroing) == 0.0
+    assert with_option.coefficient_trace == by_hand.coefficient_trace
+    default = tiny_model()
+    train(default, MADA(groups(default), lr=1e-2, **start), 6)
+    assert max_difference(official, default) > 1e-6
+    with pytest.raises(ValueError, match="zeroed_previous_grad must be True or False"):
+        MADA(tiny_model().parameters(), zeroed_previous_grad=1)
 
 
 def test_state_dict_round_trip_continues_identically():

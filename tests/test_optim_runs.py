@@ -15,6 +15,8 @@ from reprobook.optim.lm_runs import (
     results_frame,
     train_run,
     train_runs,
+    tuned_learning_rates,
+    unigram_loss,
 )
 
 RECIPE = TrainingRecipe(steps=4, batch_size=2, learning_rate=3e-3, warmup_steps=1, eval_every=2, eval_batches=1)
@@ -55,6 +57,10 @@ def test_final_state_freezes_the_learned_coefficients(task):
     assert all(row == final for row in rerun.coefficient_trace)
     with pytest.raises(ValueError, match="not a MADA run"):
         final_state_config(train_run(task, RunConfig("adam")))
+    official = RunConfig("mada", mada={"zeroed_previous_grad": True, "hyper_start": 2}, learning_rate=1e-3)
+    frozen = final_state_config(train_run(task, official))
+    assert frozen.learning_rate == 1e-3 and frozen.mada["zeroed_previous_grad"] is True
+    assert "hyper_start" not in frozen.mada and frozen.mada["hyper_lr"] == {}
 
 
 def test_gains_are_paired_by_seed():
@@ -76,15 +82,18 @@ def test_gains_are_paired_by_seed():
 
 def test_results_frame_has_one_row_per_run():
     history = {"eval_train_loss": [2.0], "eval_validation_loss": [2.5]}
-    frame = results_frame([RunResult(RunConfig("mada", seed=3, betas=(0.5, 0.9)), history, [], 1.0)])
+    config = RunConfig("mada", seed=3, betas=(0.5, 0.9))
+    frame = results_frame([RunResult(config, history, [], 1.0, test_loss=2.25, learning_rate=1e-3)])
     assert frame.to_dict("records") == [
         {
             "optimizer": "mada",
             "seed": 3,
             "beta1": 0.5,
             "beta2": 0.9,
+            "learning rate": 1e-3,
             "train loss": 2.0,
             "validation loss": 2.5,
+            "test loss": 2.25,
             "seconds": 1.0,
         }
     ]
@@ -164,3 +173,41 @@ def test_portable_initialization_draws_with_numpy():
     expected = np.random.default_rng(5).normal(0.0, model.config.initializer_range, size=tuple(first.shape))
     assert np.array_equal(first.detach().numpy(), expected)
     assert all(torch.equal(p, torch.ones_like(p)) for p in model.parameters() if p.ndim == 1)
+
+
+def test_tuning_keeps_each_optimizers_best_rate_on_validation():
+    frame = pd.DataFrame(
+        {
+            "optimizer": ["adam"] * 3 + ["lion"] * 3,
+            "learning rate": [1e-3, 2e-3, 4e-3] * 2,
+            "validation loss": [3.0, 2.5, 2.7, 2.0, 2.0, 2.9],
+            "test loss": [1.0, 9.0, 9.0, 9.0, 9.0, 1.0],
+        }
+    )
+    assert tuned_learning_rates(frame) == {"adam": 2e-3, "lion": 1e-3}  # a tie goes to the smaller
+    with pytest.raises(ValueError, match="the same grid"):
+        tuned_learning_rates(frame.iloc[:-1])
+    broken = frame.assign(**{"validation loss": [3.0, float("nan"), 2.7, 2.0, 2.0, 2.9]})
+    with pytest.raises(ValueError, match="finite"):
+        tuned_learning_rates(broken)
+
+
+def test_runs_train_at_their_own_rate_and_report_the_test_loss():
+    task = language_model_task("lab-micro", RECIPE, test_batches=2)
+    default, slow, again = (train_run(task, RunConfig("adam", learning_rate=rate)) for rate in (None, 1e-9, None))
+    assert default.learning_rate == RECIPE.learning_rate and slow.learning_rate == 1e-9
+    assert default.history != slow.history
+    assert default.test_loss == again.test_loss  # fixed test batches
+    assert 0 < default.test_loss < 10 and default.test_loss != slow.test_loss
+    with pytest.raises(ValueError, match="learning_rate must be a positive number"):
+        train_run(task, RunConfig("adam", learning_rate=0.0))
+    with pytest.raises(ValueError, match="test_batches"):
+        language_model_task("lab-micro", RECIPE, test_batches=-1)
+
+
+def test_unigram_loss_is_the_cross_entropy_of_the_training_frequencies(task):
+    counts = torch.bincount(task.train_tokens, minlength=task.vocab_size).double() + 1
+    probabilities = counts / counts.sum()
+    expected = -torch.log(probabilities[task.validation_tokens]).mean().item()
+    assert unigram_loss(task) == pytest.approx(expected, rel=1e-12)
+    assert unigram_loss(task) < torch.log(torch.tensor(float(task.vocab_size))).item()

@@ -6,10 +6,16 @@ matrices), with the optimizer built by :func:`reprobook.optim.adaptive.make_opti
 model is a laboratory architecture trained from its seed, on a tokenization of the book's
 corpus (the character-level one for the paper's Shakespeare experiment). Runs are
 independent, so they can go to parallel processes, one thread each.
+
+Learning rates are tuned the same way for every optimizer: each runs over one grid of peak
+learning rates, the rate with the lowest final validation loss is kept
+(:func:`tuned_learning_rates`), and the comparison is judged on the test split, which no
+choice has seen (``RunResult.test_loss``).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -23,9 +29,12 @@ from reprobook.lm.corpus import load_corpus
 from reprobook.lm.lab import encode, load_tokenizer
 from reprobook.lm.models import ModelSpec, TrainingRecipe, build_model, get_spec
 from reprobook.lm.tokenizer import END_OF_TEXT
-from reprobook.lm.train import pretrain
+from reprobook.lm.train import estimate_loss, pretrain
 from reprobook.optim.adaptive import OPTIMIZERS, make_optimizer
 from reprobook.optim.mada import COEFFICIENTS
+
+#: The seed of the fixed test batches every run is measured on.
+TEST_SEED = 12345
 
 
 @dataclass(frozen=True)
@@ -40,17 +49,23 @@ class LanguageModelTask:
     end_of_text: int
     device: str = "cpu"
     dtype: torch.dtype = torch.float32
+    test_tokens: torch.Tensor | None = None
+    test_batches: int = 0
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One run: the optimizer, the seed, the initial (β1, β2), and MADA's options if any."""
+    """One run: the optimizer, the seed, the initial (β1, β2), and MADA's options if any.
+
+    ``learning_rate`` is the run's peak learning rate (``None``: the task's recipe's).
+    """
 
     optimizer: str
     seed: int = 0
     betas: tuple[float, float] = (0.9, 0.95)
     mada: dict = field(default_factory=dict)
     label: str = ""
+    learning_rate: float | None = None
 
     @property
     def name(self) -> str:
@@ -59,12 +74,18 @@ class RunConfig:
 
 @dataclass
 class RunResult:
-    """The loss history of a run, MADA's coefficient trace (empty for the others), its time."""
+    """The loss history of a run, MADA's coefficient trace (empty for the others), its time.
+
+    ``test_loss`` is the final model's loss on the task's test split (NaN when the task has
+    none); ``learning_rate`` the peak learning rate it trained at.
+    """
 
     config: RunConfig
     history: dict[str, list[float]]
     coefficient_trace: list[dict[str, float]]
     seconds: float
+    test_loss: float = math.nan
+    learning_rate: float = math.nan
 
     @property
     def final_train_loss(self) -> float:
@@ -83,6 +104,7 @@ def language_model_task(
     dtype: str = "float32",
     corpus=None,
     cache=None,
+    test_batches: int = 0,
 ) -> LanguageModelTask:
     """The tokenizer and architecture of the laboratory model ``model``, with another recipe.
 
@@ -91,7 +113,8 @@ def language_model_task(
     shape (``hidden_size``, ``intermediate_size``, ``layers``, ``heads``, ``context``).
     ``dtype`` is the runs' floating-point type: ``float64`` makes a short run's losses the same
     to many digits on CPUs whose kernels round differently (float32 round-off, amplified by
-    training, moves them in the second decimal).
+    training, moves them in the second decimal). ``test_batches`` > 0 adds the corpus's test
+    split: every run then ends with its loss on that many fixed test batches.
     """
     if dtype not in ("float32", "float64", "bfloat16"):
         raise ValueError(f"dtype must be 'float32', 'float64' or 'bfloat16', got {dtype!r}")
@@ -105,6 +128,8 @@ def language_model_task(
             raise ValueError(f"architecture[{name!r}] must be a positive integer, got {value!r}")
     if architecture.get("hidden_size", spec.hidden_size) % architecture.get("heads", spec.heads):
         raise ValueError("architecture: hidden_size must be a multiple of heads")
+    if isinstance(test_batches, bool) or not isinstance(test_batches, int) or test_batches < 0:
+        raise ValueError(f"test_batches must be a non-negative integer, got {test_batches!r}")
     corpus = corpus or load_corpus(cache=cache)
     tokenizer = load_tokenizer(spec.tokenizer, corpus, cache)
     return LanguageModelTask(
@@ -116,7 +141,22 @@ def language_model_task(
         end_of_text=tokenizer.convert_tokens_to_ids(END_OF_TEXT),
         device=device,
         dtype=getattr(torch, dtype),
+        test_tokens=encode(tokenizer, corpus, "test", cache=cache) if test_batches else None,
+        test_batches=test_batches,
     )
+
+
+def unigram_loss(task: LanguageModelTask) -> float:
+    """The validation loss of the unigram model of the training split: the plateau of early training.
+
+    A language model first learns the tokens' frequencies; its loss then sits near this value
+    until it starts to use the context. Tokens unseen in training get one count each.
+    """
+    vocab = task.vocab_size
+    counts = torch.bincount(task.train_tokens, minlength=vocab).double() + 1.0
+    log_probabilities = torch.log(counts / counts.sum())
+    targets = task.validation_tokens
+    return float(-log_probabilities[targets].mean())
 
 
 def causal_lm_loss(logits, labels, vocab_size: int, ignore_index: int = -100, **kwargs) -> torch.Tensor:
@@ -151,9 +191,18 @@ def initialize_portably(model: torch.nn.Module, seed: int) -> None:
 
 
 def train_run(task: LanguageModelTask, config: RunConfig) -> RunResult:
-    """Train a fresh model (initialized from ``config.seed``) with the configured optimizer."""
+    """Train a fresh model (initialized from ``config.seed``) with the configured optimizer.
+
+    With a test split in the task, the final model's test loss is measured on fixed batches
+    (drawn from a seed of their own, the same for every run).
+    """
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {config.optimizer!r}")
+    recipe = task.recipe
+    if config.learning_rate is not None:
+        if not (isinstance(config.learning_rate, int | float) and 0 < config.learning_rate < math.inf):
+            raise ValueError(f"learning_rate must be a positive number, got {config.learning_rate!r}")
+        recipe = replace(recipe, learning_rate=float(config.learning_rate))
     built: list[torch.optim.Optimizer] = []
 
     def optimizer(param_groups, learning_rate):
@@ -169,14 +218,25 @@ def train_run(task: LanguageModelTask, config: RunConfig) -> RunResult:
         model,
         task.train_tokens,
         task.validation_tokens,
-        task.recipe,
+        recipe,
         task.spec.context,
         config.seed,
         progress=False,
         optimizer=optimizer,
     )
     trace = getattr(built[0], "coefficient_trace", [])
-    return RunResult(config, history, list(trace), time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    test_loss = math.nan
+    if task.test_tokens is not None and task.test_batches:
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(recipe.threads)
+        try:
+            test_loss = estimate_loss(
+                model, task.test_tokens, task.spec.context, task.test_batches, recipe.batch_size, TEST_SEED
+            )
+        finally:
+            torch.set_num_threads(previous_threads)
+    return RunResult(config, history, list(trace), seconds, test_loss, recipe.learning_rate)
 
 
 def train_runs(task: LanguageModelTask, configs: list[RunConfig], workers: int = 1) -> list[RunResult]:
@@ -193,7 +253,7 @@ def train_runs(task: LanguageModelTask, configs: list[RunConfig], workers: int =
 
 
 def results_frame(results: list[RunResult]) -> pd.DataFrame:
-    """One row per run: its name, seed, initial (β1, β2), final train and validation losses, seconds."""
+    """One row per run: name, seed, initial (β1, β2), learning rate, final losses, seconds."""
     return pd.DataFrame(
         [
             {
@@ -201,8 +261,10 @@ def results_frame(results: list[RunResult]) -> pd.DataFrame:
                 "seed": r.config.seed,
                 "beta1": r.config.betas[0],
                 "beta2": r.config.betas[1],
+                "learning rate": r.learning_rate,
                 "train loss": r.final_train_loss,
                 "validation loss": r.final_validation_loss,
+                "test loss": r.test_loss,
                 "seconds": r.seconds,
             }
             for r in results
@@ -231,20 +293,52 @@ def gains_over(frame: pd.DataFrame, baseline: str = "adam", loss: str = "validat
     return table.loc[order]
 
 
+def tuned_learning_rates(frame: pd.DataFrame, loss: str = "validation loss") -> dict[str, float]:
+    """Per optimizer, the learning rate of the grid with the lowest ``loss`` (mean over its seeds).
+
+    ``frame`` is :func:`results_frame` of the tuning runs, every optimizer over the same grid;
+    a tie goes to the smaller rate. Refuses a frame whose optimizers did not run the same grid.
+    """
+    if not np.isfinite(frame[loss].to_numpy(dtype=float)).all():
+        raise ValueError(f"every tuning run must end with a finite {loss}")
+    means = frame.groupby(["optimizer", "learning rate"], sort=False)[loss].mean().unstack()
+    grids = {name: tuple(sorted(row.dropna().index)) for name, row in means.iterrows()}
+    if len(set(grids.values())) != 1:
+        raise ValueError(f"every optimizer must run the same grid of learning rates, got {grids}")
+    means = means[sorted(means.columns)]
+    order = list(dict.fromkeys(frame["optimizer"]))
+    return {name: float(means.loc[name].idxmin()) for name in order}
+
+
 def final_state_config(result: RunResult, label: str = "mada final state") -> RunConfig:
-    """The "MADA final state" ablation of a MADA run: its final coefficients, frozen, from the start."""
+    """The "MADA final state" ablation of a MADA run: its final coefficients, frozen, from the start.
+
+    It trains at the MADA run's learning rate.
+    """
     if not result.coefficient_trace:
         raise ValueError(f"run {result.config.name!r} has no coefficient trace: it is not a MADA run")
     final = dict(result.coefficient_trace[-1])
     betas = (final.pop("beta1"), final.pop("beta2"))
-    return RunConfig("mada", seed=result.config.seed, betas=betas, mada={**final, "hyper_lr": {}}, label=label)
+    options = {k: v for k, v in result.config.mada.items() if k not in ("hyper_lr", "hyper_start", *final)}
+    return RunConfig(
+        "mada",
+        seed=result.config.seed,
+        betas=betas,
+        mada={**options, **final, "hyper_lr": {}},
+        label=label,
+        learning_rate=result.config.learning_rate,
+    )
 
 
-def optimizer_options(mada_start: list[float], hyper_lrs: list[float], hyper_start: int) -> dict[str, dict]:
+def optimizer_options(
+    mada_start: list[float], hyper_lrs: list[float], hyper_start: int, zeroed_previous_grad: bool = False
+) -> dict[str, dict]:
     """The options of MADA and HyperAdam for :class:`RunConfig`, from a notebook's parameters.
 
     ``mada_start`` is MADA's initial (β3, ρ, c, γ), ``hyper_lrs`` the hyper-learning rates of
     (β1, β2, β3, ρ, c, γ); HyperAdam keeps its own (β1 and β2 only, at the official rates).
+    ``zeroed_previous_grad`` gives MADA the official training loop's look-ahead gradient
+    (:mod:`reprobook.optim.mada`); it is passed only when set.
     """
     if len(mada_start) != 4 or len(hyper_lrs) != len(COEFFICIENTS):
         raise ValueError(
@@ -256,6 +350,7 @@ def optimizer_options(mada_start: list[float], hyper_lrs: list[float], hyper_sta
             **dict(zip(COEFFICIENTS[2:], mada_start)),
             "hyper_lr": dict(zip(COEFFICIENTS, hyper_lrs)),
             "hyper_start": hyper_start,
+            **({"zeroed_previous_grad": True} if zeroed_previous_grad else {}),
         },
         "hyperadam": {"hyper_start": hyper_start},
     }

@@ -39,6 +39,15 @@ code takes it before clipping).
 - ``n_starts_at_grad_squared=True``: Adan's n starts at g_1² instead of 0;
 - ``lion_updated_momentum=True``: Lion's u uses the momentum *after* its update (textbook Lion
   takes m^L_{t−1}).
+
+**The official training loop's previous gradient**, an option off by default:
+``zeroed_previous_grad=True`` takes g_{t−1} = 0 in ĝ_t and n_t, so that ĝ_t = (1 + β3) g_t and
+n_t = β3 n_{t−1} + (1 − β3) g_t, a moving average of the gradient instead of Adan's
+difference momentum. This is what the official GPT-2 and Shakespeare runs computed: the
+official optimizer keeps g_{t−1} as a view of the parameter's gradient, and the training
+loop's ``zero_grad()`` after every step zeroes that gradient, and the kept copy with it, in
+place. The default (False) is the update as the equations above state it, Adan's
+g_t + β3 (g_t − g_{t−1}).
 """
 
 from __future__ import annotations
@@ -92,14 +101,17 @@ def mada_direction(
     eps_outside_sqrt: bool = True,
     lion_betas: tuple[float, float] = LION_BETAS,
     lion_updated_momentum: bool = True,
+    zeroed_previous_grad: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Δ_t and the new states of one MADA update (the equations of the module docstring).
 
     ``previous`` holds the states after step t − 1 (``STATE_KEYS``); ``kappa`` the coefficients,
     tensors that may require gradients. Differentiable in κ, except through v̄ and sign(u).
+    ``zeroed_previous_grad`` takes g_{t−1} = 0, as the official training loop did (module
+    docstring): then ĝ_t = (1 + β3) g_t and n_t averages g_t.
     """
     beta1, beta2, beta3, rho, c, gamma = (kappa[k] for k in COEFFICIENTS)
-    difference = grad - previous["grad"]
+    difference = grad if zeroed_previous_grad else grad - previous["grad"]
     look_ahead = grad + beta3 * difference
     look_ahead_sq = look_ahead * look_ahead
     v_prev = previous["v"]
@@ -153,6 +165,7 @@ class MADA(torch.optim.Optimizer):
         n_starts_at_grad_squared: bool = True,
         lion_betas: tuple[float, float] = LION_BETAS,
         lion_updated_momentum: bool = True,
+        zeroed_previous_grad: bool = False,
     ):
         _finite_number("lr", lr, 0.0)
         _finite_number("eps", eps, 0.0)
@@ -172,6 +185,8 @@ class MADA(torch.optim.Optimizer):
             raise ValueError(f"hyper_start must be a non-negative integer, got {hyper_start!r}")
         if len(lion_betas) != 2 or not all(0.0 <= _finite_number("lion_betas", b) < 1.0 for b in lion_betas):
             raise ValueError(f"lion_betas must be two numbers in [0, 1), got {lion_betas!r}")
+        if not isinstance(zeroed_previous_grad, bool):
+            raise ValueError(f"zeroed_previous_grad must be True or False, got {zeroed_previous_grad!r}")
         super().__init__(params, {"lr": lr, "weight_decay": weight_decay})
         for index, p in enumerate(p for group in self.param_groups for p in group["params"]):
             if not p.requires_grad:
@@ -195,6 +210,7 @@ class MADA(torch.optim.Optimizer):
             "eps_outside_sqrt": eps_outside_sqrt,
             "lion_betas": tuple(lion_betas),
             "lion_updated_momentum": lion_updated_momentum,
+            "zeroed_previous_grad": bool(zeroed_previous_grad),
         }
         self.hypergradient_clip = hypergradient_clip
         self.hyper_start = hyper_start
