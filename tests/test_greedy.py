@@ -23,6 +23,7 @@ from reprobook.design import (
     uniform_selection,
     woodbury,
 )
+from reprobook.design.greedy import largest_trace, longest_first, sentence_traces, token_matched
 
 
 def heterogeneous_pool(n_sentences=120, tokens=6, d=8, seed=0):
@@ -105,6 +106,72 @@ def test_baselines():
     points = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 0.0], [0.0, 5.0]])
     for seed in range(4):  # from any start, farthest-first reaches both far points
         assert {2, 3} <= set(k_center(points, 3, np.random.default_rng(seed)))
+
+
+def test_default_subspace_sentences_are_unchanged_by_the_new_options():
+    """The scale options draw the same random numbers: old pools stay the same pools."""
+    default = subspace_sentences(30, 4, 6, np.random.default_rng(3))
+    explicit = subspace_sentences(30, 4, 6, np.random.default_rng(3), scales=(0.2, 1.0))
+    assert np.array_equal(default, explicit)
+
+
+def test_equal_trace_sentences_keep_their_subspaces_and_share_one_trace():
+    varied = subspace_sentences(40, 5, 6, np.random.default_rng(1))
+    equal = subspace_sentences(40, 5, 6, np.random.default_rng(1), equal_trace=True)
+    traces = sentence_traces(equal)
+    assert np.allclose(traces, traces[0])
+    assert np.isclose(traces.mean(), sentence_traces(varied).mean())
+    # each sentence is the same block, rescaled: its subspace is unchanged
+    ratios = np.linalg.norm(equal, axis=(1, 2)) / np.linalg.norm(varied, axis=(1, 2))
+    assert np.allclose(equal, varied * ratios[:, None, None])
+    assert np.ptp(sentence_traces(varied)) > 1.0  # the default pool's traces do vary
+
+
+def test_fixed_scale_sentences_use_that_scale():
+    rng = np.random.default_rng(2)
+    blocks = subspace_sentences(200, 50, 4, rng, max_rank=1, scales=(0.5, 0.5))
+    # rank-1 blocks s·g bᵀ/√d: E tr A_i = tokens · s² = 50 · 0.25
+    assert abs(sentence_traces(blocks).mean() / (50 * 0.25) - 1) < 0.1
+    with pytest.raises(ValueError, match="low <= high"):
+        subspace_sentences(3, 2, 2, rng, scales=(1.0, 0.5))
+
+
+def test_largest_trace_takes_the_strongest_sentences():
+    blocks = np.zeros((5, 2, 3))
+    for i, scale in enumerate([1.0, 3.0, 2.0, 3.0, 0.5]):
+        blocks[i, 0, 0] = scale
+    assert list(largest_trace(blocks, 3)) == [1, 3, 2]  # ties: lowest index first
+    assert np.allclose(sentence_traces(blocks), [1.0, 9.0, 4.0, 9.0, 0.25])
+    # traces equal up to round-off tie: the lowest indices, whatever the rounding
+    equal = subspace_sentences(20, 4, 5, np.random.default_rng(4), equal_trace=True)
+    assert list(largest_trace(equal, 5)) == [0, 1, 2, 3, 4]
+    assert list(largest_trace(np.zeros((3, 2, 2)), 2)) == [0, 1]
+    pool = heterogeneous_pool(60)
+    chosen = largest_trace(pool, 10)
+    assert sentence_traces(pool)[chosen].min() >= np.delete(sentence_traces(pool), chosen).max()
+
+
+def test_longest_first_orders_by_length_and_shuffles_ties():
+    lengths = np.array([3, 7, 7, 1, 7, 5])
+    orders = {tuple(longest_first(lengths, np.random.default_rng(seed))) for seed in range(20)}
+    for order in orders:
+        assert sorted(order) == list(range(6))
+        assert list(lengths[list(order)]) == [7, 7, 7, 5, 3, 1]
+    assert len({order[:3] for order in orders}) > 1  # ties in random order
+    with pytest.raises(ValueError, match="integer"):
+        longest_first(np.array([1.5, 2.0]), np.random.default_rng(0))
+
+
+def test_token_matched_takes_the_prefix_closest_in_tokens():
+    lengths = np.array([10, 4, 6, 8, 2])
+    order = np.array([3, 0, 1, 4, 2])  # cumulative tokens 8, 18, 22, 24, 30
+    assert list(token_matched(order, lengths, 19)) == [3, 0]
+    assert list(token_matched(order, lengths, 21)) == [3, 0, 1]
+    assert list(token_matched(order, lengths, 20)) == [3, 0]  # equally close: the shorter prefix
+    assert list(token_matched(order, lengths, 1)) == [3]  # at least one sentence
+    assert list(token_matched(order, lengths, 1000)) == list(order)
+    with pytest.raises(ValueError, match="order must index lengths"):
+        token_matched(np.array([0, 9]), lengths, 5)
 
 
 def test_bad_inputs_name_the_parameter():

@@ -146,18 +146,88 @@ def greedy_logdet(
 
 
 def subspace_sentences(
-    n_sentences: int, tokens: int, d: int, rng: np.random.Generator, max_rank: int = 3
+    n_sentences: int,
+    tokens: int,
+    d: int,
+    rng: np.random.Generator,
+    max_rank: int = 3,
+    scales: tuple[float, float] = (0.2, 1.0),
+    equal_trace: bool = False,
 ) -> np.ndarray:
     """Synthetic heterogeneous sentences ``(N, tokens, d)``: each lives in a random subspace of
-    dimension 1 to ``max_rank``, at a random scale in [0.2, 1], the regime where selection matters."""
-    n_sentences, tokens, d = (
-        check_count(name, v) for name, v in (("n_sentences", n_sentences), ("tokens", tokens), ("d", d))
+    dimension 1 to ``max_rank``, at a random scale in ``scales`` ([0.2, 1] by default), the regime
+    where selection matters.
+
+    Sentences then differ in two ways: in the directions they cover and in how much information
+    tr A_i = ‖X_i‖²_F they carry (the scale, and the rank: E tr A_i = tokens · rank · scale²).
+    ``equal_trace=True`` removes the second: every sentence is rescaled to the pool's mean tr A_i,
+    so that only the directions differ, and a selection can gain only by diversity.
+    """
+    n_sentences, tokens, d, max_rank = (
+        check_count(name, v)
+        for name, v in (("n_sentences", n_sentences), ("tokens", tokens), ("d", d), ("max_rank", max_rank))
     )
+    low, high = (check_real("scales", v, 0.0, open_lower=True) for v in scales)
+    if low > high:
+        raise ValueError(f"scales must be (low, high) with low <= high, got {scales}")
     blocks = np.zeros((n_sentences, tokens, d))
     for i in range(n_sentences):
         basis = rng.standard_normal((rng.integers(1, max_rank + 1), d))
-        blocks[i] = rng.uniform(0.2, 1.0) * rng.standard_normal((tokens, len(basis))) @ basis / np.sqrt(d)
+        blocks[i] = rng.uniform(low, high) * rng.standard_normal((tokens, len(basis))) @ basis / np.sqrt(d)
+    if equal_trace:
+        traces = sentence_traces(blocks)
+        blocks *= np.sqrt(traces.mean() / traces)[:, None, None]
     return blocks
+
+
+def sentence_traces(blocks) -> np.ndarray:
+    """tr A_i = ‖X_i‖²_F of every sentence of ``blocks`` (N, M, d): the information it adds to V's trace."""
+    blocks = finite_array("blocks", blocks)
+    if blocks.ndim != 3:
+        raise ValueError(f"blocks must have shape (N sentences, M tokens, d), got {blocks.shape}")
+    return np.einsum("ntd,ntd->n", blocks, blocks)
+
+
+def largest_trace(blocks, n: int) -> np.ndarray:
+    """The scale baseline: the ``n`` sentences with the largest tr A_i, largest first (ties: lowest index).
+
+    It sees how much information each sentence carries but not in which directions: what
+    FisherSFT gains over it is what diversity adds to picking strong sentences. Traces equal
+    to round-off (relative 1e-9) tie, so that the choice never depends on how a machine rounds.
+    """
+    blocks, n = check_pool(blocks, n)
+    traces = sentence_traces(blocks)
+    key = np.round(traces / max(traces.max(), np.finfo(float).tiny), 9)
+    return np.argsort(-key, kind="stable")[:n]
+
+
+def longest_first(lengths, rng: np.random.Generator) -> np.ndarray:
+    """The length baseline: every sentence, longest first, sentences of equal length in random order."""
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1 or len(lengths) == 0 or not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"lengths must be a non-empty 1-d integer array, got {lengths.dtype} {lengths.shape}")
+    if np.any(lengths < 0):
+        raise ValueError("lengths must be non-negative")
+    shuffled = rng.permutation(len(lengths))
+    return shuffled[np.argsort(-lengths[shuffled], kind="stable")]
+
+
+def token_matched(order, lengths, tokens: int) -> np.ndarray:
+    """The prefix of ``order`` whose sentences hold the number of tokens closest to ``tokens``.
+
+    Compares selections at an equal number of tokens rather than of sentences: a method that
+    picks long sentences is then matched with as many tokens of a baseline's sentences. Of two
+    prefixes equally close, the shorter; at least one sentence.
+    """
+    order = np.asarray(order, dtype=np.int64)
+    lengths = np.asarray(lengths)
+    if order.ndim != 1 or len(order) == 0:
+        raise ValueError(f"order must be a non-empty 1-d array of sentence indices, got shape {order.shape}")
+    if lengths.ndim != 1 or order.min() < 0 or order.max() >= len(lengths):
+        raise ValueError(f"order must index lengths (a 1-d array of {len(lengths)} sentence lengths)")
+    tokens = check_count("tokens", tokens)
+    cumulative = np.cumsum(lengths[order])
+    return order[: int(np.argmin(np.abs(cumulative - tokens))) + 1]
 
 
 def softmax_weights(probabilities) -> np.ndarray:
