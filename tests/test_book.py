@@ -102,38 +102,36 @@ def console_errors(browser) -> list[str]:
     return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
 
 
-def test_no_page_logs_a_console_error(html, browser):
+@pytest.fixture(scope="module")
+def every_page(html, browser) -> dict[str, dict]:
+    """Each page opened once: the errors its console logged and its tables wider than the column."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    pages = sorted(p for p in html.rglob("*.html") if not p.relative_to(html).parts[0].startswith("_"))
-    assert len(pages) > 40
     console_errors(browser)  # what earlier tests left
-    logged = {}
-    for page in pages:
-        browser.get(page.as_uri())
-        WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
-        if errors := console_errors(browser):
-            logged[str(page.relative_to(html))] = errors
-    assert not logged, f"pages log JavaScript errors: {logged}"
-
-
-def test_no_table_runs_past_the_column(html, browser):
-    """A wide table (the scoreboard, a sweep report) scrolls inside the column: no column is cut off."""
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    overflowing = {}
+    seen = {}
     for page in sorted(p for p in html.rglob("*.html") if not p.relative_to(html).parts[0].startswith("_")):
         browser.get(page.as_uri())
         WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
-        tables = browser.execute_script("""
+        wide_tables = browser.execute_script("""
             const column = document.querySelector('article.bd-article');
             if (!column) return [];
             const edge = column.getBoundingClientRect().right + 1;
             return Array.from(column.querySelectorAll('table'))
                 .filter(table => table.getBoundingClientRect().right > edge)
                 .map(table => table.innerText.slice(0, 60));""")
-        if tables:
-            overflowing[str(page.relative_to(html))] = tables
+        seen[str(page.relative_to(html))] = {"errors": console_errors(browser), "wide tables": wide_tables}
+    return seen
+
+
+def test_no_page_logs_a_console_error(every_page):
+    assert len(every_page) > 40
+    logged = {page: seen["errors"] for page, seen in every_page.items() if seen["errors"]}
+    assert not logged, f"pages log JavaScript errors: {logged}"
+
+
+def test_no_table_runs_past_the_column(every_page):
+    """A wide table (the scoreboard, a sweep report) scrolls inside the column: no column is cut off."""
+    overflowing = {page: seen["wide tables"] for page, seen in every_page.items() if seen["wide tables"]}
     assert not overflowing, f"tables wider than the page's column: {overflowing}"
 
 

@@ -100,7 +100,7 @@ def run_label(profile: str, overrides: list[list[str]]) -> str:
     if not overrides:
         return profile
     digest = hashlib.sha256(json.dumps(sorted(overrides)).encode()).hexdigest()[:8]
-    return f"{profile}-custom-{digest}"
+    return f"{profile}-{CUSTOM_PROFILE}-{digest}"
 
 
 def command_run(args: argparse.Namespace) -> int:
