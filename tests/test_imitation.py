@@ -3,21 +3,46 @@ adapters (counts by hand, identity at start), adapter isolation over a suite seq
 
 import copy
 import math
+from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from reprobook.book.profiles import load_profiles
 from reprobook.imitation import demos as demos_module
 from reprobook.imitation.adapters import adapter_state, add_adapter, count_by_location
-from reprobook.imitation.continual import ContinualConfig, Suite, pretrain, run_method, suite_parameters
+from reprobook.imitation.continual import (
+    ContinualConfig,
+    Suite,
+    pretrain,
+    run_method,
+    suite_parameters,
+    validation_curve,
+)
 from reprobook.imitation.demos import collect, load, load_suite
-from reprobook.imitation.evaluate import clip_counts, parameter_count, success_rates, transfer
-from reprobook.imitation.experiment import compare_methods, make_suites, transfer_table
+from reprobook.imitation.evaluate import (
+    EVALUATION_SEED_BASE,
+    SELECTION_SEED_BASE,
+    clip_counts,
+    episode_outcomes,
+    parameter_count,
+    success_rates,
+    transfer,
+    transfer_many,
+)
+from reprobook.imitation.experiment import (
+    compare_methods,
+    make_suites,
+    resampled_matrices,
+    transfer_interval,
+    transfer_table,
+    validation_rise,
+)
 from reprobook.imitation.policy import BCPolicy, PolicyConfig
 from reprobook.imitation.tasks import check_tasks, expert, make_env, reset, run_episode, task_names
-from reprobook.imitation.training import TrainingConfig
+from reprobook.imitation.training import TrainingConfig, train
 from reprobook.imitation.windows import episode_windows, suite_windows
 
 SMALL = PolicyConfig(window=3, width=16, layers=2, heads=2, inner=32, task_dim=8, max_prefix=4)
@@ -299,3 +324,145 @@ def test_transfer_on_a_hand_made_matrix():
 def test_transfer_rejects_malformed_matrices(matrix):
     with pytest.raises(ValueError, match="matrix must"):
         transfer(matrix)
+
+
+def test_transfer_of_a_stack_equals_transfer_of_each_matrix():
+    rng = np.random.default_rng(0)
+    stack = np.tril(rng.uniform(size=(5, 3, 3)))
+    forward, backward = transfer_many(stack)
+    for matrix, f, b in zip(stack, forward, backward, strict=True):
+        assert (f, b) == pytest.approx(transfer(matrix))
+
+
+# --- evaluation seeds, intervals, the overfitting probe --------------------------------------------
+
+
+class Replayed:
+    """A stand-in result: fixed outcomes per cell of a two-suite sequence."""
+
+    def __init__(self, cells):
+        self.suites = [None, None]
+        self.success = pd.DataFrame(
+            [
+                {"after": t, "suite": k, "task": "x", "success": np.mean(o), "outcomes": np.array(o, dtype=bool)}
+                for (t, k), o in cells.items()
+            ]
+        )
+
+    def matrix(self):
+        means = self.success.groupby(["after", "suite"])["success"].mean()
+        return np.array([[means.get((t, k), np.nan) for k in range(2)] for t in range(2)])
+
+
+def test_resampling_the_episodes_recomputes_every_cell():
+    result = Replayed({(0, 0): [1, 1, 0, 0], (1, 1): [1, 0, 0, 0], (1, 0): [0, 0, 0, 1]})
+    identity = np.arange(4)[None]
+    assert resampled_matrices(result, identity)[0] == pytest.approx(result.matrix(), nan_ok=True)
+    first_twice = np.array([[0, 0, 0, 0]])  # episode 0 four times
+    assert resampled_matrices(result, first_twice)[0][np.tril_indices(2)] == pytest.approx([1.0, 0.0, 1.0])
+
+
+def test_transfer_intervals_cover_the_estimate_and_collapse_on_a_tie():
+    forgetful = Replayed({(0, 0): [1] * 8, (1, 1): [1, 0] * 4, (1, 0): [0, 0, 0, 1] * 2})
+    low, high = transfer_interval({"a": forgetful}, lambda fwt, bwt: bwt["a"])
+    assert low <= transfer(forgetful.matrix())[1] <= high < 0
+    same = Replayed({(0, 0): [1, 0] * 4, (1, 1): [0, 1] * 4, (1, 0): [1, 1] * 4})
+    tie = transfer_interval({"a": same, "b": same}, lambda fwt, bwt: fwt["a"] - fwt["b"])
+    assert tie == (0.0, 0.0)
+    single = Replayed({(0, 0): [1], (1, 1): [0], (1, 0): [1]})
+    assert all(math.isnan(end) for end in transfer_interval({"a": single}, lambda fwt, bwt: bwt["a"]))
+    unequal = Replayed({(0, 0): [1, 0], (1, 1): [0, 1], (1, 0): [1, 1]})
+    with pytest.raises(ValueError, match="same number of evaluation episodes"):
+        transfer_interval({"a": same, "b": unequal}, lambda fwt, bwt: fwt["a"])
+
+
+def test_reported_and_selection_episodes_use_their_own_seeds(sequence):
+    pretrained, _, _ = sequence
+    assert SELECTION_SEED_BASE - EVALUATION_SEED_BASE >= 1000  # far more than any profile's episodes
+    solved = episode_outcomes(pretrained.policy, "reach-v3", 3, 5)
+    assert solved.dtype == bool and solved.shape == (3,)
+    with pytest.raises(ValueError, match="first_seed must be at least"):
+        episode_outcomes(pretrained.policy, "reach-v3", 1, 5, first_seed=3)
+
+
+def test_checkpoints_are_chosen_on_selection_seeds_and_reported_on_others(sequence, tmp_path, monkeypatch):
+    pretrained, suites, config = sequence
+    from reprobook.imitation import continual
+
+    seen = []
+    original = continual.task_outcomes
+
+    def recording(policy, tasks, episodes, max_steps, workers=1, first_seed=EVALUATION_SEED_BASE):
+        seen.append((episodes, first_seed))
+        return original(policy, tasks, episodes, max_steps, workers, first_seed)
+
+    monkeypatch.setattr(continual, "task_outcomes", recording)
+    monkeypatch.setattr(
+        continual,
+        "success_rates",
+        lambda p, t, e, m, w=1, first_seed=EVALUATION_SEED_BASE: {
+            task: float(np.mean(o)) for task, o in recording(p, t, e, m, w, first_seed).items()
+        },
+    )
+    chosen = replace(config, checkpoints=2, episodes=2, selection_episodes=1)
+    result = run_method("fft", pretrained, suites, chosen, 0, tmp_path)
+    assert seen.count((1, SELECTION_SEED_BASE)) == 4  # 2 checkpoints x 2 suites
+    assert seen.count((2, EVALUATION_SEED_BASE)) == 3  # c_00, c_11 and c_10
+    assert all(len(o) == 2 for o in result.success["outcomes"])
+    seen.clear()
+    run_method("fft", pretrained, suites, replace(config, episodes=2), 0, tmp_path / "one")
+    assert seen == [(2, EVALUATION_SEED_BASE)] * 3  # one checkpoint: nothing to choose
+
+
+def test_a_constant_schedule_keeps_the_rate_and_the_names_are_checked(sequence):
+    pretrained, suites, _ = sequence
+    policy = copy.deepcopy(pretrained.policy)
+    policy.head = policy.head.extended(suites[0].tasks, torch.Generator().manual_seed(0))
+    rates = []
+    original = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    for schedule, expected in (("constant", [1e-3] * 3), ("linear", [1e-3, 1e-3 * 2 / 3, 1e-3 / 3])):
+        rates.clear()
+        config = TrainingConfig(steps=3, batch=4, learning_rate=1e-3, log_every=3, schedule=schedule)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(torch.optim.AdamW, "step", step)
+            train(
+                policy,
+                list(policy.parameters()),
+                suites[0].train,
+                suites[0].validation,
+                config,
+                np.random.default_rng(0),
+            )
+        assert rates == pytest.approx(expected)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        TrainingConfig(schedule="cosine")
+
+
+def test_the_validation_rise_by_hand():
+    history = pd.DataFrame(
+        {
+            "suite": [0] * 5 + [1] * 4,
+            "validation_loss": [3.0, 1.0, np.nan, 2.0, 4.0, 2.0, 1.5, 1.0, 1.0],
+        }
+    )
+    # running means of 3: suite 0 (3, 2, 2, 7/3) rose by 1/3; suite 1 (2, 1.75, 1.5, 7/6) still falls
+    assert validation_rise(history) == pytest.approx((1 / 3 + 0.0) / 2)
+    assert validation_rise(history.drop(columns="suite").iloc[5:], last=1) == 0.0
+
+
+@pytest.mark.parametrize("method", ["fft", "tail-lora"])
+def test_the_probe_trains_a_copy_of_the_first_suite_alone(sequence, method):
+    pretrained, suites, config = sequence
+    before = copy.deepcopy(pretrained.policy.state_dict())
+    probe = TrainingConfig(steps=4, batch=8, log_every=2, schedule="constant")
+    history = validation_curve(method, pretrained, suites[0], probe, config, 0)
+    assert history["step"].tolist() == [1, 2, 3, 4]
+    assert history["validation_loss"].notna().sum() == 2
+    assert all(torch.equal(before[k], v) for k, v in pretrained.policy.state_dict().items())
+    with pytest.raises(ValueError, match="method must be one of"):
+        validation_curve("packnet", pretrained, suites[0], probe, config, 0)

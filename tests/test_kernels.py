@@ -71,3 +71,23 @@ def test_notebooks_pin_mkl_to_its_avx2_branch_after_torch_is_imported():
     assert product_digest({}, pin=True) == product_digest({"MKL_CBWR": "AVX2"}, pin=False)
     # a branch the environment chose (a portability variant's, the portable kernels') is kept
     assert product_digest({"MKL_CBWR": "COMPATIBLE"}, pin=True) == product_digest({"MKL_CBWR": "COMPATIBLE"}, pin=False)
+
+
+def test_closed_loop_runs_use_no_backend_tuned_to_the_cpu_model():
+    """After use_model_independent_backends, a batched convolution runs PyTorch's own kernel
+    (a matrix product), not oneDNN's or NNPACK's, whose blocking follows the CPU's caches."""
+    code = (
+        "import torch\n"
+        "from reprobook.cpu_backends import use_model_independent_backends\n"
+        "x, w = torch.randn(32, 4, 10, 10), torch.randn(16, 4, 3, 3)\n"
+        "def backend():\n"
+        "    return torch._C._select_conv_backend(x, w, None, (1, 1), (0, 0), (1, 1), False, (0, 0), 1, None)\n"
+        "before = backend()\n"
+        "use_model_independent_backends()\n"
+        "print(before, backend(), torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after, mkldnn, nnpack = result.stdout.split()
+    assert before != after, before  # the default picks a tuned backend for this batch
+    assert after == "_ConvBackend.Slow2d"
+    assert mkldnn == nnpack == "False"

@@ -15,7 +15,7 @@
 # # DQN with three target networks on MinAtar
 #
 # The paper's deep experiment runs Rainbow on Atari {cite}`asadi2024lookahead`; its numbers
-# are not known to this book (see the dossier). This notebook asks the same question at the
+# are not known to this book. This notebook asks the same question at the
 # scale of a CPU: DQN {cite}`mnih2015dqn` on MinAtar {cite}`young2019minatar`, five
 # miniature Atari games on a 10 x 10 grid, with the MinAtar paper's network (one 3 x 3
 # convolution with 16 channels, 128 hidden units). Three agents differ only in the target
@@ -59,7 +59,8 @@ resume = False
 # Each agent trains a network and then plays with it, which amplifies round-off: CPUs whose
 # vector kernels round differently would print other returns. The notebook therefore selects
 # PyTorch's portable kernels before importing it (`reprobook.kernels`); the processes that
-# train the seeds inherit the setting.
+# train the seeds inherit the setting, and each switches off the two backends that tune their
+# kernels to the CPU model (`reprobook.cpu_backends`).
 
 # %%
 from reprobook.kernels import portable_kernels_in_use, use_portable_kernels
@@ -307,9 +308,9 @@ print_table(summary, index=False)
 # %% [markdown]
 # ## Claims
 #
-# The mechanism (P1) is measured on every game run; the performance claim (P2) asks LR's
-# area under the curve to reach DQN's on at least three games in five, and P3 whether the
-# gain, if any, is clear of the seeds' noise.
+# The mechanism is measured on every game run; the performance claim asks LR's
+# area under the curve to reach DQN's on at least three games in five, and the last claim
+# whether the gain, if any, is clear of the seeds' noise.
 
 # %%
 lr_runs = per_run.xs("LR", level="target")

@@ -44,7 +44,6 @@ larger_widths = [128, 256, 768]
 
 # %%
 import copy
-import warnings
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -63,7 +62,6 @@ from reprobook.plotting import book_style
 run = start_notebook("01_parameters", globals())
 book_style()
 ledger = ClaimsLedger.for_notebook("01_parameters", profile=run.profile)
-warnings.filterwarnings("ignore", message=".*deprecated.*", category=FutureWarning)
 
 # %% [markdown]
 # ## The paper's Table 3, CLIP rows

@@ -31,7 +31,13 @@ import torch
 from reprobook.atomic import atomic_torch_save
 from reprobook.checks import check_count, check_real
 from reprobook.imitation.adapters import adapter_state, add_adapter, load_adapter_state
-from reprobook.imitation.evaluate import parameter_count, state_digest, success_rates
+from reprobook.imitation.evaluate import (
+    SELECTION_SEED_BASE,
+    parameter_count,
+    state_digest,
+    success_rates,
+    task_outcomes,
+)
 from reprobook.imitation.policy import BCPolicy, PolicyConfig, TaskHead
 from reprobook.imitation.training import TrainingConfig, train
 from reprobook.imitation.windows import Windows
@@ -46,7 +52,8 @@ class ContinualConfig:
 
     training: TrainingConfig = field(default_factory=TrainingConfig)
     checkpoints: int = 1  # evaluations of the new suite while training on it; the best one is kept
-    episodes: int = 5  # evaluation episodes per task
+    episodes: int = 5  # reported evaluation episodes per task
+    selection_episodes: int = 5  # episodes per task, on other seeds, that choose among the checkpoints
     max_steps: int = 200  # steps per evaluation episode
     rank: int = 8
     alpha: float = 8.0
@@ -63,6 +70,7 @@ class ContinualConfig:
         for name in (
             "checkpoints",
             "episodes",
+            "selection_episodes",
             "max_steps",
             "rank",
             "prefix_tokens",
@@ -164,17 +172,32 @@ class ContinualResult:
 
     method: str
     suites: list[Suite]
-    success: pd.DataFrame  # after, suite, task, success: after training suite `after`
+    success: pd.DataFrame  # after, suite, task, success, outcomes (one bool per reported episode)
     history: pd.DataFrame  # suite, step, train_loss, validation_loss
     trainable: int  # parameters trained on each adaptation suite
     total: int  # parameters used to act on one task
     digests: dict[str, list[str]] = field(default_factory=dict)
 
     def matrix(self) -> np.ndarray:
-        """``c[t, k]``: mean success on suite k after suite t (``c[k, k]``: the best checkpoint's)."""
+        """``c[t, k]``: mean success on suite k after suite t (``c[k, k]``: the kept checkpoint's)."""
         means = self.success.groupby(["after", "suite"])["success"].mean()
         size = len(self.suites)
         return np.array([[means.get((t, k), np.nan) for k in range(size)] for t in range(size)])
+
+
+def add_method_adapter(policy, method: str, config: ContinualConfig) -> None:
+    """TAIL's methods (``"tail-lora"`` and the others): insert that style of adapter, sized by
+    ``config``, into the policy's decoder. The other methods train the policy as it is."""
+    if method.startswith("tail-"):
+        add_adapter(
+            policy,
+            method.removeprefix("tail-"),
+            rank=config.rank,
+            alpha=config.alpha,
+            prefix_tokens=config.prefix_tokens,
+            prefix_projection=config.prefix_projection,
+            bottleneck=config.bottleneck,
+        )
 
 
 def run_method(
@@ -200,16 +223,7 @@ def run_method(
         library.save_backbone(policy)
     else:
         policy.head = policy.head.extended([task for suite in suites for task in suite.tasks], generator)
-    if method.startswith("tail-"):
-        add_adapter(
-            policy,
-            method.removeprefix("tail-"),
-            rank=config.rank,
-            alpha=config.alpha,
-            prefix_tokens=config.prefix_tokens,
-            prefix_projection=config.prefix_projection,
-            bottleneck=config.bottleneck,
-        )
+    add_method_adapter(policy, method, config)
     backbone_before = state_digest(backbone_state(policy))
     adapter_digests, histories, rows = [], [], []
     ewc = ElasticPenalty(config.ewc_lambda) if method == "ewc" else None
@@ -222,14 +236,14 @@ def run_method(
                 perturb_adapter(policy, config.adapter_noise, generator)
         parameters = suite_parameters(policy, method)
         trainable = sum(p.numel() for p in parameters)
-        best = {"success": -1.0, "state": None, "rates": None}
+        best = {"success": -1.0, "state": None}
 
         def checkpoint(step: int, suite=suite, best=best) -> None:
-            rates = success_rates(policy, suite.tasks, config.episodes, config.max_steps, config.workers)
+            rates = success_rates(
+                policy, suite.tasks, config.selection_episodes, config.max_steps, config.workers, SELECTION_SEED_BASE
+            )
             if np.mean(list(rates.values())) > best["success"]:  # the earliest best checkpoint is kept
-                best.update(
-                    success=np.mean(list(rates.values())), state=copy.deepcopy(policy.state_dict()), rates=rates
-                )
+                best.update(success=np.mean(list(rates.values())), state=copy.deepcopy(policy.state_dict()))
 
         history = train(
             policy,
@@ -240,12 +254,13 @@ def run_method(
             rng,
             penalty=ewc.penalty if ewc else None,
             replay=replay.windows() if replay else None,
-            checkpoints=config.checkpoint_steps(),
+            checkpoints=config.checkpoint_steps() if config.checkpoints > 1 else (),
             on_checkpoint=checkpoint,
         )
-        policy.load_state_dict(best["state"])
+        if best["state"] is not None:  # with one checkpoint, the last step's weights are kept unseen
+            policy.load_state_dict(best["state"])
         histories.append(history.assign(suite=k))
-        rows += [{"after": k, "suite": k, "task": task, "success": rate} for task, rate in best["rates"].items()]
+        rows += _outcome_rows(policy, suite, k, k, config)
         if ewc:
             ewc.consolidate(policy, suite, config.fisher_batches, config.training.batch, rng)
         if replay:
@@ -264,6 +279,25 @@ def run_method(
     return ContinualResult(
         method, suites, pd.DataFrame(rows), pd.concat(histories, ignore_index=True), trainable, total, digests
     )
+
+
+def validation_curve(
+    method: str, pretrained: Pretrained, suite: Suite, training: TrainingConfig, config: ContinualConfig, seed: int
+) -> pd.DataFrame:
+    """The loss history of ``method`` trained on ``suite`` alone from the pretrained policy, without rollouts.
+
+    The first suite of :func:`run_method`'s sequence, set up the same way (a new task head, and
+    an adapter for TAIL's styles), trained with ``training`` in place of ``config.training``:
+    for a longer phase or another schedule. ER and EWC equal FFT on a first suite.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    torch.manual_seed(seed)
+    policy = copy.deepcopy(pretrained.policy)
+    policy.head = policy.head.extended(suite.tasks, torch.Generator().manual_seed(seed))
+    add_method_adapter(policy, method, config)
+    parameters = suite_parameters(policy, method)
+    return train(policy, parameters, suite.train, suite.validation, training, np.random.default_rng(seed))
 
 
 def suite_parameters(policy: BCPolicy, method: str) -> list[torch.nn.Parameter]:
@@ -296,12 +330,20 @@ def evaluate_earlier(
     for k, suite in enumerate(earlier):
         if library is not None:
             library.load(k, policy)
-        rates = success_rates(policy, suite.tasks, config.episodes, config.max_steps, config.workers)
-        rows += [{"after": after, "suite": k, "task": task, "success": rate} for task, rate in rates.items()]
+        rows += _outcome_rows(policy, suite, after, k, config)
     if library is not None:
         policy.head = current_head
         policy.load_state_dict(current)
     return rows
+
+
+def _outcome_rows(policy: BCPolicy, suite: Suite, after: int, index: int, config: ContinualConfig) -> list[dict]:
+    """The reported evaluation of suite ``index`` after suite ``after``: one row per task."""
+    outcomes = task_outcomes(policy, suite.tasks, config.episodes, config.max_steps, config.workers)
+    return [
+        {"after": after, "suite": index, "task": task, "success": float(np.mean(solved)), "outcomes": solved}
+        for task, solved in outcomes.items()
+    ]
 
 
 class ElasticPenalty:

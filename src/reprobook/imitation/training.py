@@ -1,4 +1,9 @@
-"""Behaviour cloning with AdamW and a linear learning-rate schedule (the paper's Appendix B)."""
+"""Behaviour cloning with AdamW and a linear learning-rate schedule (the paper's Appendix B).
+
+A constant schedule is the alternative, for the overfitting probe: with the rate decayed to 0
+within a short phase, the last steps barely move the weights, so the validation loss cannot
+rise at the end of a phase whatever the method.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ import torch
 from reprobook.checks import check_count, check_real
 from reprobook.imitation.windows import Windows
 
+SCHEDULES = ("linear", "constant")
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -22,6 +29,7 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     log_every: int = 25  # the validation loss is logged every this many steps
+    schedule: str = "linear"  # "linear": decayed linearly to 0 over the steps; "constant"
 
     def __post_init__(self):
         check_count("steps", self.steps)
@@ -29,6 +37,8 @@ class TrainingConfig:
         check_count("log_every", self.log_every)
         check_real("learning_rate", self.learning_rate, 0.0, open_lower=True)
         check_real("weight_decay", self.weight_decay, 0.0)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
 
 
 def set_trainable(policy: torch.nn.Module, parameters: list[torch.nn.Parameter]) -> None:
@@ -68,7 +78,8 @@ def train(
     """
     set_trainable(policy, parameters)
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / config.steps)
+    linear = config.schedule == "linear"
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / config.steps if linear else 1.0)
     rows = []
     for step in range(1, config.steps + 1):
         policy.train()

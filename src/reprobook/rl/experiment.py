@@ -11,6 +11,7 @@ import torch
 
 from reprobook.cache import content_key
 from reprobook.checks import check_count
+from reprobook.cpu_backends import use_model_independent_backends
 from reprobook.rl.dqn import AgentRun, DQNConfig, train
 from reprobook.rl.games import check_game
 
@@ -23,6 +24,7 @@ def checkpoint_path(folder: str | Path, game: str, config: DQNConfig, seed: int)
 
 def _train_one(game: str, config: DQNConfig, seed: int, checkpoint: Path | None) -> AgentRun:
     torch.set_num_threads(1)  # a tiny network: one thread is several times faster than two
+    use_model_independent_backends()  # a spawned process starts with PyTorch's defaults
     return train(game, config, seed, checkpoint)
 
 
