@@ -104,7 +104,7 @@ def console_errors(browser) -> list[str]:
 
 @pytest.fixture(scope="module")
 def every_page(html, browser) -> dict[str, dict]:
-    """Each page opened once: the errors its console logged and its tables wider than the column."""
+    """Each page opened once: the errors its console logged, its tables and ledgers wider than the column."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     console_errors(browser)  # what earlier tests left
@@ -119,7 +119,15 @@ def every_page(html, browser) -> dict[str, dict]:
             return Array.from(column.querySelectorAll('table'))
                 .filter(table => table.getBoundingClientRect().right > edge)
                 .map(table => table.innerText.slice(0, 60));""")
-        seen[str(page.relative_to(html))] = {"errors": console_errors(browser), "wide tables": wide_tables}
+        wide_ledgers = browser.execute_script("""
+            return Array.from(document.querySelectorAll('div.tag_nbval-check-output div.cell_output pre'))
+                .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+                .map(pre => pre.innerText.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), ''));""")
+        seen[str(page.relative_to(html))] = {
+            "errors": console_errors(browser),
+            "wide tables": wide_tables,
+            "wide ledgers": wide_ledgers,
+        }
     return seen
 
 
@@ -133,6 +141,12 @@ def test_no_table_runs_past_the_column(every_page):
     """A wide table (the scoreboard, a sweep report) scrolls inside the column: no column is cut off."""
     overflowing = {page: seen["wide tables"] for page, seen in every_page.items() if seen["wide tables"]}
     assert not overflowing, f"tables wider than the page's column: {overflowing}"
+
+
+def test_every_ledger_reads_whole_at_the_columns_width(every_page):
+    """A claims ledger's long lines (statement, paper, metric) wrap inside the column, not past it."""
+    overflowing = {page: seen["wide ledgers"] for page, seen in every_page.items() if seen["wide ledgers"]}
+    assert not overflowing, f"ledgers wider than the page's column (their longest line): {overflowing}"
 
 
 @pytest.mark.parametrize("slug", sorted({chapter.slug for chapter, _ in NOTEBOOKS}))

@@ -101,7 +101,7 @@ def test_scoreboard_counts_and_values():
         assert sum(counted) == sum(c.kind == "reproduction" for c in every), line
     assert not any("not run" in row for row in rows), "every claim has a value from its notebook"
     swept = [row for row in rows if "(sweep `" in row]
-    value = r"(< )?\S+"  # a median or bound below round-off reads "< 1e-10"
+    value = r"(<&nbsp;)?\S+"  # a median or bound below round-off reads "< 1e-10", kept on one line
     interval = rf"\| {value} \[{value}, {value}\], .* of \d+ runs \(sweep `"
     assert all(re.search(interval, row) for row in swept)
 

@@ -45,7 +45,7 @@ from reprobook.imitation.tasks import check_tasks, expert, make_env, reset, run_
 from reprobook.imitation.training import TrainingConfig, train
 from reprobook.imitation.windows import episode_windows, suite_windows
 
-SMALL = PolicyConfig(window=3, width=16, layers=2, heads=2, inner=32, task_dim=8, max_prefix=4)
+SMALL = PolicyConfig(window=3, width=16, layers=2, heads=2, inner=32, task_dim=8)
 
 
 # --- tasks, experts and demonstrations -----------------------------------------------------------
@@ -151,6 +151,17 @@ def test_a_new_adapter_starts_as_the_identity(style):
     before = policy(states, index)[0]
     add_adapter(policy, style, rank=2, bottleneck=4)
     assert torch.equal(policy(states, index)[0], before)
+
+
+@pytest.mark.parametrize("style", ["lora", "prefix", "bottleneck"])
+def test_a_window_reads_the_pretrained_positions_behind_any_adapter(style):
+    policy = small_policy()
+    add_adapter(policy, style, rank=2, bottleneck=4, prefix_tokens=3)
+    read = []
+    wpe = policy.decoder.get_base_model().wpe if style == "prefix" else policy.decoder.wpe
+    wpe.register_forward_hook(lambda module, inputs, output: read.append(inputs[0]))
+    policy(torch.randn(2, 3, 39, dtype=torch.float64), policy.head.index(["reach-v3"] * 2))
+    assert read[0].tolist() == [[0, 1, 2]]
 
 
 def test_adapter_parameter_counts_by_hand():

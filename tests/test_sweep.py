@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import nbformat
@@ -21,6 +22,7 @@ from reprobook.book.cli import main
 from reprobook.book.notebooks import printed_text, read_ledger
 from reprobook.book.provenance import code_files, code_version
 from reprobook.book.sweep import (
+    MALLOC_TRIM,
     NOTEBOOK_FILE,
     execute_run,
     parse_seeds,
@@ -169,6 +171,20 @@ def test_a_failing_combination_is_recorded_and_the_others_complete(demo, tmp_pat
     partial = nbformat.read(run_folder(output, failed) / NOTEBOOK_FILE, as_version=4)
     assert any(o.get("ename") == "RuntimeError" for c in partial.cells if c.cell_type == "code" for o in c.outputs)
     assert "fails on purpose" in (output / "report.md").read_text()
+
+
+def test_a_runs_kernel_keeps_the_systems_memory_trimming(demo, tmp_path, monkeypatch):
+    """A Dask worker's low trim threshold would make the kernel map and unmap memory at every step."""
+    seen = []
+    monkeypatch.setenv(MALLOC_TRIM, "65536")  # as Dask's nannies set it for their workers
+
+    def execute(*args, **kwargs):
+        seen.append(os.environ.get(MALLOC_TRIM))
+        raise RuntimeError("stop before any kernel starts")
+
+    monkeypatch.setattr(sys.modules[execute_run.__module__], "execute", execute)
+    record = execute_run(plan_sweep(demo, [NOTEBOOK], "smoke", [0], {})[0], demo.folder, tmp_path)
+    assert seen == [None] and record["error"] == "RuntimeError: stop before any kernel starts"
 
 
 def dies_at_seed_one(run, chapter_folder, output):

@@ -217,7 +217,7 @@ print(f"largest relative difference {relative_error:.0e}")
 # %% [markdown]
 # ## The error of the head against the number of sentences
 #
-# The protocol of the calibration in the chapter's design notes, at the paper's scale: per run, a new pool of
+# The protocol of a calibration run made before the chapter, at the paper's scale: per run, a new pool of
 # $N = 1000$ sentences of $M = 10$ tokens, a true head $\Theta_* \sim \mathcal N(0, I)$ of
 # $L = 20$ classes, and every token's label drawn from $p(x;\Theta_*)$. **Uniform** draws
 # $n$ sentences at random; **FisherSFT** takes the first $n$ of lazy greedy's order (greedy

@@ -73,6 +73,11 @@ def _cell(text: str) -> str:
     return one_line(text).replace("|", "\\|")
 
 
+def _value(text: str) -> str:
+    """A value whose bound sign stays with its number: ``< 1e-04`` does not break across lines."""
+    return _cell(text).replace("< ", "<&nbsp;").replace("> ", ">&nbsp;")
+
+
 def _table(rows: list[ScoreRow]) -> list[str]:
     lines = [
         "| chapter | claim | paper | this book (one run) | over the sweep: median [95 % interval] | test | verdict |",
@@ -82,7 +87,8 @@ def _table(rows: list[ScoreRow]) -> list[str]:
         claim = row.claim
         lines.append(
             f"| [{row.chapter}](../chapters/{row.chapter}/index.md) | **{claim.id}**: {_cell(claim.statement)} "
-            f"| {row.paper} | {row.measured} | {row.sweep_text()} | {_cell(claim.test_text())} | {claim.verdict} |"
+            f"| {_value(row.paper)} | {_value(row.measured)} | {_value(row.sweep_text())} | {_cell(claim.test_text())} "
+            f"| {claim.verdict} |"
         )
     return lines
 

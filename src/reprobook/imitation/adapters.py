@@ -74,8 +74,6 @@ def add_adapter(
     if style == "prefix":
         check_count("prefix_tokens", prefix_tokens)
         check_count("prefix_projection", prefix_projection)
-        if prefix_tokens > policy.config.max_prefix:
-            raise ValueError(f"prefix_tokens must be at most the policy's max_prefix ({policy.config.max_prefix})")
         config = PrefixTuningConfig(
             task_type="FEATURE_EXTRACTION",
             num_virtual_tokens=prefix_tokens,

@@ -41,12 +41,10 @@ class PolicyConfig:
     heads: int = 4
     inner: int = 256
     task_dim: int = 32
-    max_prefix: int = 32  # room in the position table for prefix-tuning's virtual tokens
 
     def __post_init__(self):
         for name in ("window", "width", "layers", "heads", "inner", "task_dim"):
             check_count(name, getattr(self, name))
-        check_count("max_prefix", self.max_prefix, minimum=0)
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be a multiple of heads ({self.heads})")
 
@@ -56,7 +54,7 @@ class PolicyConfig:
             n_layer=self.layers,
             n_head=self.heads,
             n_inner=self.inner,
-            n_positions=self.window + self.max_prefix,
+            n_positions=self.window,
             vocab_size=1,  # the decoder reads embeddings, never token ids
             bos_token_id=None,
             eos_token_id=None,
@@ -144,8 +142,19 @@ class BCPolicy(nn.Module):
     def forward(self, states: torch.Tensor, task_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Gaussian parameters of the action at every position of ``states`` (batch, window, 39)."""
         tokens = self.head.fuse(self.encoder((states - self.state_mean) / self.state_scale), task_index)
-        hidden = self.decoder(inputs_embeds=tokens).last_hidden_state
+        hidden = self.decoder(inputs_embeds=tokens, position_ids=self.position_ids(states.shape[1])).last_hidden_state
         return self.head.distribution(hidden)
+
+    def position_ids(self, length: int) -> torch.Tensor:
+        """Positions 0 to ``length - 1``, the ones pretraining used, also behind prefix tuning.
+
+        ``peft`` places prefix-tuning's virtual tokens at the first positions and shifts the
+        given positions by their number; left to itself, the decoder would read a window's
+        tokens at positions the frozen position table never learned.
+        """
+        peft_config = getattr(self.decoder, "active_peft_config", None)  # on peft's wrapper (prefix tuning)
+        virtual_tokens = getattr(peft_config, "num_virtual_tokens", None) or 0  # None for other methods
+        return (torch.arange(length) - virtual_tokens)[None]
 
     def loss(self, states: torch.Tensor, actions: torch.Tensor, task_index: torch.Tensor) -> torch.Tensor:
         """The behaviour-cloning loss: mean Gaussian negative log likelihood per action dimension."""
