@@ -23,6 +23,7 @@ from reprobook.alignment import (
     target_counts,
     train_preferences,
 )
+from reprobook.alignment.trainer import pair_metrics
 from reprobook.lm.models import build_model, get_spec
 
 
@@ -239,6 +240,28 @@ def test_training_moves_the_margin_and_logs(tiny_model, small_problem):
     assert np.mean(history["margin"][-3:]) > np.mean(history["margin"][:3])
 
 
+def test_watched_pairs_are_measured_whole_at_each_evaluation(tiny_model, small_problem):
+    pairs, reward, eval_prompts = small_problem
+    config = PreferenceConfig(steps=6, batch_size=8, learning_rate=3e-3, log_every=3)
+    policy = copy.deepcopy(tiny_model)
+    history = train_preferences(
+        policy, tiny_model, pairs, config, 0, reward, eval_prompts, 3, watched={"all": pairs}, progress=False
+    )
+    assert history["eval_step"] == [0, 3, 6]
+    assert history["all_chosen_logratio"][0] == 0.0 and history["all_violation"][0] == 0.0
+    # the last measure, recomputed by hand from the trained policy over every pair
+    reference = reference_logps(tiny_model, pairs, 0)
+    chosen, rejected = (p - r for p, r in zip(reference_logps(policy, pairs, 0), reference))
+    assert history["all_chosen_logratio"][-1] == pytest.approx(chosen.mean().item(), abs=1e-12)
+    assert history["all_accuracy"][-1] == pytest.approx((chosen > rejected).double().mean().item())
+    order = np.sign(pairs.chosen_reward - pairs.rejected_reward)
+    decided = order != 0
+    by_hand = np.mean(np.sign((chosen - rejected).numpy()[decided]) == order[decided])
+    assert history["all_true_order_accuracy"][-1] == pytest.approx(by_hand)
+    metrics = pair_metrics(policy, pairs, reference, 0)
+    assert metrics["violation"] == pytest.approx((chosen + rejected).mean().item(), abs=1e-12)
+
+
 def test_an_interrupted_run_resumes_exactly(tiny_model, small_problem, tmp_path):
     pairs, reward, eval_prompts = small_problem
     config = PreferenceConfig(steps=6, batch_size=4, log_every=3)
@@ -262,12 +285,12 @@ def test_an_interrupted_run_resumes_exactly(tiny_model, small_problem, tmp_path)
             failing_reward,
             eval_prompts,
             3,
-            tmp_path,
+            checkpoint_dir=tmp_path,
             progress=False,
         )
     resumed_policy = copy.deepcopy(tiny_model)
     resumed = train_preferences(
-        resumed_policy, tiny_model, pairs, config, 0, reward, eval_prompts, 3, tmp_path, progress=False
+        resumed_policy, tiny_model, pairs, config, 0, reward, eval_prompts, 3, checkpoint_dir=tmp_path, progress=False
     )
     assert resumed == whole
     for a, b in zip(whole_policy.parameters(), resumed_policy.parameters()):
@@ -320,3 +343,9 @@ def test_losses_equal_trl(tmp_path):
     )
     with pytest.raises(ValueError, match="TRL has no"):
         losses_against_trl(policy, reference, tokenizer, EXAMPLES, str(tmp_path), variants=(("kto", 0.0),))
+    # TRL 1.16's sigmoid loss ignores label smoothing: at ε = 0.1 it is plain DPO, not cDPO
+    plain, smoothed = losses_against_trl(
+        policy, reference, tokenizer, EXAMPLES, str(tmp_path), variants=(("dpo", 0.0), ("dpo", 0.1))
+    )
+    assert smoothed["TRL"] == pytest.approx(plain["TRL"], rel=1e-12)
+    assert smoothed["book"] != pytest.approx(smoothed["TRL"], rel=1e-3)

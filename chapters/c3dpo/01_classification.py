@@ -128,6 +128,10 @@ ledger.record("identities", max(differences.values()))
 # it with perturbed weights (the policy): TRL's loss from its own batch, and the book's from
 # the same tokens and masks (`reprobook.alignment.trl_check`; TRL is installed with the
 # book's test dependencies). TRL's IPO averages the log-ratios over each response's tokens.
+# One more row asks TRL for cDPO, its sigmoid loss with label smoothing $\varepsilon = 0.1$:
+# TRL 1.16 ignores the smoothing in that loss and returns plain DPO's value, so the book's
+# cDPO is checked against its closed form above (the cross-entropy with the soft label), not
+# against TRL.
 
 # %%
 import copy
@@ -135,7 +139,7 @@ import tempfile
 
 import torch
 
-from reprobook.alignment.trl_check import losses_against_trl
+from reprobook.alignment.trl_check import VARIANTS, losses_against_trl
 from reprobook.lm.lab import pretrained
 
 lab = pretrained("lab-micro", progress=False)
@@ -155,16 +159,33 @@ text_pairs = {
 with tempfile.TemporaryDirectory() as scratch:
     agreement = pd.DataFrame(
         losses_against_trl(
-            trl_policy, trl_reference, lab.tokenizer, text_pairs, scratch
+            trl_policy,
+            trl_reference,
+            lab.tokenizer,
+            text_pairs,
+            scratch,
+            variants=VARIANTS + (("dpo", eps),),
         )
     )
 agreement["relative difference"] = (
     agreement["book"] - agreement["TRL"]
 ).abs() / agreement["TRL"].abs()
-largest = agreement["relative difference"].max()
-print(agreement[["loss", "label smoothing", "TRL"]].round(4).to_string(index=False))
+smoothed_dpo = (agreement["loss"] == "dpo") & (agreement["label smoothing"] > 0)
+largest = agreement.loc[~smoothed_dpo, "relative difference"].max()
 print(
-    f"largest relative difference: {'< 1e-5' if largest < 1e-5 else f'{largest:.0e}'}"
+    agreement[["loss", "label smoothing", "TRL", "book"]]
+    .round(4)
+    .to_string(index=False)
+)
+print(
+    "largest relative difference, TRL's cDPO row aside: "
+    f"{'< 1e-5' if largest < 1e-5 else f'{largest:.0e}'}"
+)
+plain_dpo = agreement[(agreement["loss"] == "dpo") & ~smoothed_dpo]["TRL"].iloc[0]
+print(
+    f"TRL's sigmoid loss at label smoothing {eps}: "
+    f"{agreement[smoothed_dpo]['TRL'].iloc[0]:.4f}, its value without smoothing: "
+    f"{plain_dpo:.4f}; the book's cDPO: {agreement[smoothed_dpo]['book'].iloc[0]:.4f}"
 )
 ledger.record("trl-agreement", largest)
 

@@ -25,11 +25,12 @@
 # %% tags=["parameters"]
 profile = "book"
 seed = 0
-seeds = [0, 1, 2]
+replicates = 3
 model = "lab-micro"
 characters = "e"
 pairs = 384
 eval_prompts = 96
+reward_draws = 4
 prompt_length = 16
 response_length = 16
 beta = 0.1
@@ -52,6 +53,8 @@ from reprobook.plotting import book_style
 run = start_notebook("03_monotone_reward", globals())
 book_style()
 ledger = ClaimsLedger.for_notebook("03_monotone_reward", profile=run.profile)
+# the run's training seeds: `replicates` per notebook seed, disjoint across seeds
+seeds = [replicates * seed + i for i in range(replicates)]
 
 # %%
 tasks = {
@@ -65,6 +68,7 @@ tasks = {
         prompt_length,
         response_length,
         seed=s,
+        reward_draws=reward_draws,
     )
     for s in seeds
 }
@@ -93,12 +97,12 @@ print("final true reward of fresh samples:")
 print_table(rewards)
 chosen = pd.DataFrame(
     {
-        name: [histories[name, s]["chosen_logratio"][-1] for s in seeds]
+        name: [histories[name, s]["train_chosen_logratio"][-1] for s in seeds]
         for name in methods
     },
     index=pd.Index(seeds, name="seed"),
 )
-print("final chosen log-ratio:")
+print("final chosen log-ratio, mean over the training pairs:")
 print_table(chosen)
 
 # %%

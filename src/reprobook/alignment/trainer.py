@@ -5,10 +5,12 @@ before training (:func:`reference_logps`, optionally kept in the book's content-
 cache). Each step draws a minibatch of pairs from a seeded generator, scores the chosen and
 rejected responses in one batched forward pass of the policy, and takes an AdamW step on
 :func:`reprobook.alignment.losses.preference_loss`. Every step logs the mean chosen and
-rejected log-ratios, the margin, the preference accuracy and the constraint's violation;
-every ``log_every`` steps the policy samples fresh responses to held-out prompts and their
-true reward is logged. A checkpoint (policy, optimizer, generator, history) is written
-atomically at each of those steps, and a run that finds one resumes from it.
+rejected log-ratios, the margin, the preference accuracy and the constraint's violation, all
+on that minibatch; every ``log_every`` steps the policy samples fresh responses to held-out
+prompts and their true reward is logged, and the same quantities are measured on whole
+fixed sets of pairs (:func:`pair_metrics`: the training pairs, held-out pairs). A checkpoint
+(policy, optimizer, generator, history) is written atomically at each of those steps, and a
+run that finds one resumes from it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from reprobook.lm.lab import weights_digest
 
 CHECKPOINT = "preference_checkpoint.pt"
 LOGGED = ("loss", "chosen_logratio", "rejected_logratio", "margin", "accuracy", "violation")
+#: What :func:`pair_metrics` measures on a whole set of pairs.
+PAIR_METRICS = ("chosen_logratio", "rejected_logratio", "accuracy", "true_order_accuracy", "violation")
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,32 @@ def reference_logps(
     return result
 
 
+@torch.no_grad()
+def pair_metrics(
+    policy, pairs: PreferencePairs, reference: tuple[torch.Tensor, torch.Tensor], pad_id: int
+) -> dict[str, float]:
+    """The policy's mean chosen and rejected log-ratios ρ_w, ρ_l over every pair of ``pairs``,
+    its preference accuracy (ρ_w > ρ_l: the label's order), its accuracy on the true reward's
+    order (sign(ρ_w − ρ_l) = sign(r_w − r_l), over the pairs whose rewards differ) and the log
+    constraint's violation mean(ρ_w + ρ_l). ``reference`` holds the reference's log-probabilities
+    of the pairs (:func:`reference_logps`).
+    """
+    chosen, rejected = reference_logps(policy, pairs, pad_id)
+    chosen, rejected = chosen - reference[0], rejected - reference[1]
+    true_order = np.sign(pairs.chosen_reward - pairs.rejected_reward)
+    decided = true_order != 0
+    margin = (chosen - rejected).numpy()
+    return {
+        "chosen_logratio": chosen.mean().item(),
+        "rejected_logratio": rejected.mean().item(),
+        "accuracy": (chosen > rejected).double().mean().item(),
+        "true_order_accuracy": (
+            float(np.mean(np.sign(margin[decided]) == true_order[decided])) if decided.any() else math.nan
+        ),
+        "violation": (chosen + rejected).mean().item(),
+    }
+
+
 def train_preferences(
     policy,
     reference,
@@ -110,30 +140,40 @@ def train_preferences(
     reward: Callable[[list[list[int]]], np.ndarray] | None = None,
     eval_prompts: list[list[int]] | None = None,
     response_length: int | None = None,
+    watched: dict[str, PreferencePairs] | None = None,
     checkpoint_dir: str | Path | None = None,
     reference_cache: str | Path | bool | None = None,
     progress: bool = True,
 ) -> dict[str, list[float]]:
     """Train ``policy`` on ``pairs`` against the frozen ``reference``; returns the history.
 
-    History: ``step`` and the batch means of ``LOGGED`` at every step; ``eval_step`` and
-    ``true_reward`` (mean reward of one fresh sample per ``eval_prompts`` prompt, at step 0 and
-    every ``log_every`` steps) when ``reward`` is given.
+    History: ``step`` and the batch means of ``LOGGED`` at every step; at step 0 and every
+    ``log_every`` steps (``eval_step``): ``true_reward``, the mean reward of one fresh sample
+    per ``eval_prompts`` prompt, when ``reward`` is given, and ``<name>_<metric>`` for each
+    named set of pairs in ``watched`` and each of :func:`pair_metrics`'s metrics.
     """
     if reward is not None and (not eval_prompts or response_length is None):
         raise ValueError("a reward needs eval_prompts and response_length to score fresh samples")
+    watched = dict(watched or {})
     reference_chosen, reference_rejected = reference_logps(reference, pairs, pad_id, cache=reference_cache)
+    watched_reference = {name: reference_logps(reference, fixed, pad_id) for name, fixed in watched.items()}
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.learning_rate, weight_decay=0.0)
     generator = torch.Generator().manual_seed(config.seed)
     history: dict[str, list[float]] = {"step": [], **{k: [] for k in LOGGED}, "eval_step": [], "true_reward": []}
+    history.update({f"{name}_{metric}": [] for name in watched for metric in PAIR_METRICS})
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     start = _resume(path, config, policy, optimizer, generator, history)
 
     def evaluate(step: int) -> None:
+        if reward is None and not watched:
+            return
+        history["eval_step"].append(step)
         if reward is not None:
             samples = sample_responses(policy, eval_prompts, response_length, seed=config.seed * 100_003 + step)
-            history["eval_step"].append(step)
             history["true_reward"].append(float(np.mean(reward(samples))))
+        for name, fixed in watched.items():
+            for metric, value in pair_metrics(policy, fixed, watched_reference[name], pad_id).items():
+                history[f"{name}_{metric}"].append(value)
 
     if start == 0:
         evaluate(0)
