@@ -12,9 +12,12 @@ import reprobook.sparse.prox as prox_module
 from reprobook.sparse import group_nonzeros, is_24, occupancy, prox_24, prox_group, regularizer, sparsity, top2_mask
 from reprobook.sparse.prox import (
     _best_candidate,
+    _coordinate_minimum,
     convex_groups,
+    four_entries_possible,
     prox_objective,
     prox_sorted,
+    symmetric_start,
     three_entries,
     three_entries_lower_bound,
     two_entries_certified,
@@ -89,7 +92,11 @@ def test_convex_groups_take_the_sweeps_and_lose_nothing():
     rng = np.random.default_rng(7)
     z = torch.tensor(-np.sort(-np.abs(rng.normal(size=(2000, 4))), axis=1))
     z[::4, 1:] = z[::4, :1]  # four-way ties among them
-    assert convex_groups(z, 0.01).all() and not convex_groups(z, 2.0).any()
+    assert convex_groups(z, 0.01).all() and convex_groups(z, 2.0).float().mean() < 0.01
+    for lam in (0.1, 0.5, 2.0):  # at least every group that Gershgorin's bound proves convex
+        assert bool(convex_groups(z, lam)[2 * lam * z[:, :3].sum(1) < 1].all())
+    equal = torch.ones(1, 4, dtype=torch.float64)  # four equal entries: certified while lam < 1/4
+    assert convex_groups(equal, 0.2499).all() and not convex_groups(equal, 0.2501).any()
     for lam in (0.01, 0.1, 0.2, 0.5):
         convex = convex_groups(z, lam)
         sweeps, candidates = prox_sorted(z, lam)[convex], _best_candidate(z[convex], lam, 1e-13, 10_000)
@@ -258,3 +265,31 @@ def test_groups_certified_for_two_entries_have_that_answer():
         two = 0.5 * (z[:, 2] ** 2 + z[:, 3] ** 2)
         assert bool((prox_objective(enumerated, z, lam) >= two - 1e-12 * (1 + two)).all())
         assert np.all(prox_value_newton(z.numpy(), lam) >= two.numpy() - 1e-12)
+
+
+def test_four_nonzeros_need_lam_z1_at_most_five_fourths():
+    for lam in (0.3, 1.0, 3.0):  # the bound is tight: four entries 5/(4 lam) are stationary at 1/(2 lam)
+        z = torch.full((1, 4), 1.25 / lam, dtype=torch.float64)
+        w = torch.full((1, 4), 0.5 / lam, dtype=torch.float64)
+        others = 3 * (0.5 / lam) ** 2  # e2 of the three other entries
+        assert torch.allclose(w - z + lam * others, torch.zeros(1, 4, dtype=torch.float64), atol=1e-12)
+        assert four_entries_possible(z, lam).all() and not four_entries_possible(z * 1.001, lam).any()
+    # beyond the bound, the sweeps over four entries that it skips never beat the smaller supports
+    # (they may stop at a saddle inside the support, never at a lower value)
+    groups, lams = near_tie_groups(20_000, seed=11)
+    magnitudes = torch.sort(groups.abs(), dim=-1, descending=True).values
+    checked = 0
+    for lam in np.unique(lams):
+        z = magnitudes[torch.tensor(lams == lam)]
+        z = z[~four_entries_possible(z, float(lam)) & (z[:, 2] > 0)]
+        if not len(z):
+            continue
+        smaller = torch.minimum(
+            0.5 * (z[:, 2] ** 2 + z[:, 3] ** 2), prox_objective(three_entries(z, float(lam)), z, float(lam))
+        )
+        columns = z.T.contiguous()
+        for start in (columns * 0, columns, symmetric_start(columns, float(lam))):
+            four = _coordinate_minimum(columns, float(lam), start, 1e-13, 10_000)
+            assert bool((prox_objective(four, z, float(lam)) >= smaller - 1e-12 * (1 + smaller)).all()), lam
+        checked += len(z)
+    assert checked > 5_000

@@ -40,10 +40,12 @@ best candidate.
   the operator with an independent batched Newton search on every support
   (:func:`prox_value_newton`) on 10^5 adversarial groups.
 
-Two proved shortcuts skip the comparison: groups whose answer is provably the two largest
-entries take it at once (:func:`two_entries_certified`), and groups whose objective is
-convex where the answer lies (small lambda, :func:`convex_groups`) take the coordinate
-sweeps from w = 0, which find its one minimizer in any order of the entries, unsorted. An
+Three proved shortcuts skip work: groups whose answer is provably the two largest entries
+take it at once (:func:`two_entries_certified`); groups whose objective is convex where the
+answer lies (small lambda, :func:`convex_groups`) take the coordinate sweeps from w = 0,
+which find its one minimizer in any order of the entries, unsorted; and groups that cannot
+have a minimizer with four non-zeros (large lambda, :func:`four_entries_possible`) skip the
+sweeps over four entries. An
 earlier version minimized the three-entry support by coordinate descent from w = 0 too; it
 stalled when z2 and z3 nearly tie (for z = (0.676, 0.663, 0.663, 0.074) and lam = 1.5625
 it returned a value 6% above the minimum), which the closed form above rules out.
@@ -90,17 +92,23 @@ def prox_objective(w: torch.Tensor, z: torch.Tensor, lam: float) -> torch.Tensor
     return 0.5 * ((w - z) ** 2).sum(-1) + lam * e3(w.abs())
 
 
-def _sweep(w: list[torch.Tensor], z: torch.Tensor, lam: float) -> None:
+#: Each coordinate of a sweep, the last first, with the three others.
+SWEEP_ORDER = tuple((k, tuple(j for j in range(4) if j != k)) for k in (3, 2, 1, 0))
+
+
+def _sweep(w: tuple[torch.Tensor, ...], z: tuple[torch.Tensor, ...], lam: float) -> None:
     """One coordinate-minimization sweep over the four coordinates in place, the last first.
 
-    ``w`` holds one tensor per coordinate (each over all groups). Coordinate k minimizes
-    1/2 (w_k - z_k)^2 + lam w_k e2(others), whose minimizer on w_k >= 0 is
+    ``w`` and ``z`` hold one row per coordinate (views of (4, G) tensors, taken once per
+    call of :func:`_coordinate_minimum`: the few groups that converge slowly are swept
+    hundreds of times, where the cost of each operation's call dominates). Coordinate k
+    minimizes 1/2 (w_k - z_k)^2 + lam w_k e2(others), whose minimizer on w_k >= 0 is
     max(z_k - lam e2(others), 0).
     """
-    for k in (3, 2, 1, 0):
-        a, b, c = (w[j] for j in range(4) if j != k)
+    for k, others in SWEEP_ORDER:
+        a, b, c = (w[j] for j in others)
         e2 = (b + c).mul_(a).add_(b * c)  # in place: fewer temporaries
-        w[k] = torch.sub(z[k], e2.mul_(lam)).clamp_(min=0)
+        torch.sub(z[k], e2.mul_(lam), out=w[k]).clamp_(min=0)
 
 
 def _coordinate_minimum(
@@ -116,36 +124,42 @@ def _coordinate_minimum(
     more than sweeping them on), so the cost follows the slowest groups only. With ``interior_only``
     (sorted groups, looking for a minimizer with four non-zeros), a group whose smallest
     entry is 0 after ``BOUNDARY_SWEEPS`` sweeps leaves too: it is heading to a point of a
-    smaller support, which the exact candidates already cover.
+    smaller support, which the exact candidates already cover. Returns shape (G, 4).
     """
-    w = start.clone()
-    index = torch.arange(z.shape[1], device=z.device)  # the groups in the working arrays
-    zz, ww = z, list(w)
+    current = start.clone()  # the working iterate of the groups still in the computation
+    answer, index = None, None  # filled once some groups leave: index maps working to all groups
+    zz = z
     limit = max(tolerance, 4 * torch.finfo(z.dtype).eps) * z.amax(0)
     running = torch.ones_like(limit, dtype=torch.bool)
     sweeps = 0
     while sweeps < max_sweeps:
         per_check = SWEEPS_PER_CHECK if sweeps < SHORT_CHECKS_UNTIL else min(sweeps, MAX_SWEEPS_PER_CHECK)
+        rows, z_rows = current.unbind(0), zz.unbind(0)
         for _ in range(per_check - 1):
-            _sweep(ww, zz, lam)
-        previous = torch.stack(ww)  # the change of the last sweep decides convergence
-        _sweep(ww, zz, lam)
+            _sweep(rows, z_rows, lam)
+        previous = current.clone()  # the change of the last sweep decides convergence
+        _sweep(rows, z_rows, lam)
         sweeps += per_check
-        current = torch.stack(ww)
-        moving = (current - previous).abs().amax(0) > limit
+        moving = (current - previous).abs_().amax(0) > limit
         if interior_only and sweeps >= BOUNDARY_SWEEPS:
             moving &= current[3] > 0
         stopped = running & ~moving
-        w[:, index[stopped]] = current[:, stopped]  # a group's answer: its iterate where it stopped
         running &= moving
+        if answer is None and not running.any():  # every group stopped at this check
+            return current.T
+        if answer is None:
+            answer, index = start.clone(), torch.arange(z.shape[1], device=z.device)
+        answer[:, index[stopped]] = current[:, stopped]  # a group's answer: its iterate where it stopped
         if 2 * int(running.sum()) <= running.numel():  # most have stopped: sweep the others only
             keep = torch.nonzero(running).flatten()
             if not keep.numel():
-                return w.T
-            index, zz, limit, ww = index[keep], zz[:, keep], limit[keep], list(current[:, keep])
+                return answer.T
+            index, zz, limit, current = index[keep], zz[:, keep], limit[keep], current[:, keep]
             running = running[keep]
-    w[:, index[running]] = current[:, running]
-    return w.T
+    if answer is None:
+        return current.T
+    answer[:, index[running]] = current[:, running]
+    return answer.T
 
 
 def symmetric_start(z: torch.Tensor, lam: float) -> torch.Tensor:
@@ -258,17 +272,25 @@ def three_entries_lower_bound(z: torch.Tensor, lam: float) -> torch.Tensor:
 
 
 def convex_groups(z: torch.Tensor, lam: float) -> torch.Tensor:
-    """Which sorted groups have a strictly convex prox objective where their answer lies.
+    """Which groups of magnitudes ``z`` (G, 4) have a strictly convex prox objective where their answer lies.
 
-    True when 2 lam (z1 + z2 + z3) < 1. Proof: the answer lies in the box 0 <= w <= z
-    (each coordinate's best value is max(z_k - lam e2(others), 0) <= z_k). There the
-    Hessian of the objective is I + lam M, where M_ij (i != j) is the sum of the two other
-    entries of w and M_ii = 0; every row of M sums to twice the sum of the other three
-    entries, at most 2 (z1 + z2 + z3), so by Gershgorin's theorem the Hessian's smallest
-    eigenvalue is at least 1 - 2 lam (z1 + z2 + z3) > 0. A strictly convex objective has
-    one minimizer, which exact coordinate minimization from any start converges to.
+    True when lam s < 1 and 2 lam ||z|| < 1, with s = z1 + z2 + z3 + z4 (any order of the
+    entries). Proof: the answer lies in the box 0 <= w <= z (each coordinate's best value is
+    max(z_k - lam e2(others), 0) <= z_k). There the Hessian of the objective is I + lam M,
+    where M_ij (i != j) is the sum of the two entries of w other than i and j, and M_ii = 0:
+    M = (s_w 11^T - w 1^T - 1 w^T) + (2 diag(w) - s_w I), with s_w the sum of w. The first
+    part has rank two and eigenvalues s_w + 2 ||w||, s_w - 2 ||w|| and 0 (on span{1, w}: in
+    that basis it is [[3 s_w, s_w^2 - ||w||^2], [-4, -s_w]]); the second is at least -s_w I.
+    By Weyl's inequality M's smallest eigenvalue is at least -max(s_w, 2 ||w||), and on the
+    box -max(s, 2 ||z||), so the Hessian is positive definite. (This is sharper than
+    Gershgorin's 2 lam (z1 + z2 + z3) < 1 for sorted z: for four equal entries m it admits
+    lam m < 1/4 against 1/6.) A strictly convex objective has one minimizer, which exact
+    coordinate minimization from any start converges to.
     """
-    return 2 * lam * z[:, :3].sum(1) < 1
+    a, b, c, d = z.unbind(-1)  # written out: the same rounding on every CPU
+    total = ((a + b) + c) + d
+    squares = ((a * a + b * b) + c * c) + d * d
+    return (lam * total < 1) & (4 * lam**2 * squares < 1)
 
 
 def prox_sorted(z: torch.Tensor, lam: float, tolerance: float = 1e-13, max_sweeps: int = 10_000) -> torch.Tensor:
@@ -321,18 +343,35 @@ def _best_candidate(z: torch.Tensor, lam: float, tolerance: float, max_sweeps: i
     rows = torch.nonzero(value > three_entries_lower_bound(z, lam)).flatten()
     if rows.numel():
         keep_better(rows, three_entries(z[rows], lam))
-    groups = z.shape[0]
-    columns = z.T.contiguous()
+    rows = torch.nonzero(four_entries_possible(z, lam)).flatten()
+    if not rows.numel():
+        return best
+    columns = z[rows].T.contiguous()
     starts = torch.cat([columns * 0, columns, symmetric_start(columns, lam)], dim=1)
     four = _coordinate_minimum(columns.repeat(1, 3), lam, starts, tolerance, max_sweeps, interior_only=True)
-    four = four.view(3, groups, 4)
+    four = four.view(3, rows.numel(), 4)
     # the best of the three starts that ended inside the support (one with a zero entry found a
     # point of a smaller support, unconverged if it left early: the exact candidates cover those)
-    four_value, start = torch.where(four[..., 3] > 0, prox_objective(four, z, lam), torch.inf).min(0)
-    rows = torch.nonzero(four_value < torch.inf).flatten()
-    if rows.numel():
-        keep_better(rows, four[start[rows], rows])
+    four_value, start = torch.where(four[..., 3] > 0, prox_objective(four, z[rows], lam), torch.inf).min(0)
+    inside = torch.nonzero(four_value < torch.inf).flatten()
+    if inside.numel():
+        keep_better(rows[inside], four[start[inside], inside])
     return best
+
+
+def four_entries_possible(z: torch.Tensor, lam: float) -> torch.Tensor:
+    """Which sorted groups may have a minimizer with four non-zero entries: lam z1 <= 5/4.
+
+    Proof: such a minimizer is a local minimum inside the orthant, so the Hessian I + lam M
+    (M_ij the sum of the two entries other than i and j) is positive semi-definite there,
+    and its 2 x 2 principal minors give lam (w_k + w_l) <= 1 for every pair. With u = lam w,
+    the first coordinate's stationarity reads lam z1 = u1 + u2 u3 + u2 u4 + u3 u4. Let
+    m = u2 be the largest of u2, u3, u4; then u1 <= 1 - m. If m <= 1/2 the value is at most
+    1 - m + 3 m^2 <= 5/4 (convex in m, checked at both ends); if m > 1/2, then u3, u4 <= 1 - m
+    and it is at most (1 - m)(2 + m) < 5/4. Beyond, the coordinate sweeps over four entries
+    could only end at a point of a smaller support, which the exact candidates cover.
+    """
+    return lam * z[:, 0] <= 1.25
 
 
 def two_entries_certified(magnitudes: torch.Tensor, lam: float) -> torch.Tensor:
@@ -375,13 +414,11 @@ def prox_24(weight: torch.Tensor, lam: float, tolerance: float = 1e-13, max_swee
 def _prox_groups(z: torch.Tensor, lam: float, tolerance: float, max_sweeps: int) -> torch.Tensor:
     """The prox of every row of ``z`` (shape (G, 4)): the body of :func:`prox_24`.
 
-    A group whose objective is convex (:func:`convex_groups`: the three largest magnitudes
-    sum to the four's sum minus the smallest) has one minimizer, which coordinate sweeps
-    from 0 find whatever the order of its entries: it skips the sorting. The others are
-    sorted first.
+    A group whose objective is convex (:func:`convex_groups`, which does not need the
+    entries sorted) has one minimizer, which coordinate sweeps from 0 find whatever the order
+    of its entries: it skips the sorting. The others are sorted first.
     """
-    magnitudes = z.abs()
-    convex = 2 * lam * (magnitudes.sum(-1) - magnitudes.amin(-1)) < 1
+    convex = convex_groups(z.abs(), lam)
     return _solve_by_rows(z, convex, _convex_signed, _sorted_prox_groups, lam, tolerance, max_sweeps)
 
 
@@ -425,7 +462,7 @@ def prox_group(z: list[float], lam: float, tolerance: float = 1e-13, max_sweeps:
                 return w
         return w
 
-    if 2 * lam * (s[0] + s[1] + s[2]) < 1:  # a convex objective: its one minimizer
+    if lam * sum(s) < 1 and 4 * lam**2 * sum(x * x for x in s) < 1:  # a convex objective: its one minimizer
         best = sweeps([0.0] * 4)
     else:
         candidates = [[s[0], s[1], 0.0, 0.0]]
