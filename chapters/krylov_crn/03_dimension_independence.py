@@ -110,7 +110,7 @@ for law in laws:
     for d in dimensions:
         for offset in range(seeds):
             problem = quadratic_with_law(
-                d, law, condition=condition, seed=seed + offset
+                d, law, condition=condition, seed=seed * seeds + offset
             )
             oracle = problem.oracle()
             krylov = krylov_crn(
@@ -131,7 +131,7 @@ for law in laws:
                 {
                     "law": law,
                     "d": d,
-                    "seed": seed + offset,
+                    "seed": seed * seeds + offset,
                     "Krylov CRN iterations": krylov.iterations_to(0.0, accuracy),
                     "Krylov CRN HVPs": krylov.hvps_to(0.0, accuracy),
                     "trust-krylov iterations": trust.iterations_to(0.0, accuracy),

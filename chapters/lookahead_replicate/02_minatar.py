@@ -119,7 +119,7 @@ base = DQNConfig(
     evaluation_episodes=evaluation_episodes,
     log_every=log_every,
 )
-run_seeds = [seed + i for i in range(seeds)]
+run_seeds = [seed * seeds + i for i in range(seeds)]  # disjoint across a sweep's seeds
 checkpoints = cache_root() / "lookahead_replicate" if resume else None
 keys = [(game, name) for game in games for name in TARGETS]
 trained = train_runs(

@@ -168,7 +168,7 @@ for family in families:
     for rho in rhos:
         if rho == 0 and family != families[0]:
             continue  # uncorrelated features: the same problem for every shape
-        for problem_seed in range(seed, seed + seeds):
+        for problem_seed in range(seed * seeds, (seed + 1) * seeds):
             W0, H = correlated_layer(
                 in_features, out_features, samples, rho, problem_seed, family
             )

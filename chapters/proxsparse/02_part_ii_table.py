@@ -99,7 +99,9 @@ calibrations = {
         sequence_length,
         torch.Generator().manual_seed(calibration_seed),
     ).to(device)
-    for calibration_seed in range(seed, seed + calibration_seeds)
+    for calibration_seed in range(
+        seed * calibration_seeds, (seed + 1) * calibration_seeds
+    )
 }
 print(
     f"model {lab.name}; calibration: {calibration_seeds} draws of "
