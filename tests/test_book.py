@@ -205,7 +205,11 @@ def test_sweeps_page_embeds_a_committed_sweep_and_its_chapter_shows_the_counts(h
     assert set(robustness["claim"]) <= {c.id for c in load_claims(chapter / "claims.yml").claims}
     index = (html / "chapters" / "prox24" / "index.html").read_text()
     assert "across seeds" in index and "recorded verdict held in" in index
-    for text in committed_robustness(chapter).values():
+    # a claim judged on a sweep shows that sweep's evidence instead (the next test)
+    judged_on_sweeps = {c.id for c in load_claims(chapter / "claims.yml").claims if c.sweep}
+    shown = {claim: text for claim, text in committed_robustness(chapter).items() if claim not in judged_on_sweeps}
+    assert shown, "prox24 keeps a claim that is not judged on a sweep but appears in one"
+    for text in shown.values():
         assert text.split(" (")[0] in index  # "30 of 30 runs"
 
 
